@@ -1,0 +1,57 @@
+//! File identity without reading the whole file: a hash of the first bytes
+//! and of the bytes just below the indexed size. A file that only grew keeps
+//! both; one replaced or rewritten in place almost surely changes one of them.
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// How many bytes each hash covers.
+pub const FINGERPRINT_SPAN: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Hash of bytes `[0, min(span, len))`.
+    pub head: u64,
+    /// Hash of bytes `[len - span, len)` (clamped at 0).
+    pub tail: u64,
+}
+
+/// Fingerprints the first `len` bytes of `file` (normally its size, or the
+/// size it had when it was indexed).
+pub fn fingerprint(file: &mut File, len: u64) -> io::Result<Fingerprint> {
+    let head = hash_range(file, 0, len.min(FINGERPRINT_SPAN))?;
+    let start = len.saturating_sub(FINGERPRINT_SPAN);
+    let tail = hash_range(file, start, len - start)?;
+    Ok(Fingerprint { head, tail })
+}
+
+fn hash_range(file: &mut File, start: u64, len: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; len as usize];
+    file.seek(SeekFrom::Start(start))?;
+    file.read_exact(&mut buf)?;
+    Ok(xxh3_64(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn growth_keeps_the_prefix_fingerprint() {
+        let dir = std::env::temp_dir().join(format!("fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let mut f = File::create(&path).unwrap();
+        f.write_all(&vec![7u8; 100_000]).unwrap();
+        let mut r = File::open(&path).unwrap();
+        let before = fingerprint(&mut r, 100_000).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"more").unwrap();
+        let mut r = File::open(&path).unwrap();
+        assert_eq!(fingerprint(&mut r, 100_000).unwrap(), before);
+        assert_ne!(fingerprint(&mut r, 100_004).unwrap(), before);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
