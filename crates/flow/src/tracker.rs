@@ -1,0 +1,810 @@
+//! The flow table: assigning packets to flows in processing order.
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use pcapidx_decode::{Decoded, Frag, Layer, Tcp, tcp_flags};
+use pcapidx_positions::{Encoder, Position};
+use rustc_hash::FxHashMap;
+
+use crate::key::FlowKey;
+use crate::state::{self, StateError};
+
+const SECOND: i64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub tcp_timeout_ns: i64,
+    pub udp_timeout_ns: i64,
+    pub other_timeout_ns: i64,
+    /// Position bytes kept per flow before a chunk is handed to the sink.
+    pub chunk_bytes: usize,
+    /// Position bytes of a flow idle this long are handed to the sink.
+    pub idle_flush_ns: i64,
+    /// How long a fragment whose first fragment has not been seen waits for it.
+    pub frag_hold_ns: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tcp_timeout_ns: 480 * SECOND,
+            udp_timeout_ns: 60 * SECOND,
+            other_timeout_ns: 60 * SECOND,
+            chunk_bytes: 4096,
+            idle_flush_ns: 5 * SECOND,
+            // Linux's default IP reassembly timeout (ipfrag_time).
+            frag_hold_ns: 30 * SECOND,
+        }
+    }
+}
+
+/// One packet to assign to a flow.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketIn<'a> {
+    pub ts_ns: i64,
+    pub file_id: u32,
+    pub offset: u64,
+    pub caplen: u32,
+    pub orig_len: u32,
+    pub iface: u32,
+    pub d: &'a Decoded,
+}
+
+/// A packet held while its datagram's first fragment is awaited.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    ts_ns: i64,
+    file_id: u32,
+    offset: u64,
+    caplen: u32,
+    orig_len: u32,
+    iface: u32,
+    d: Decoded,
+}
+
+impl Held {
+    fn of(p: &PacketIn) -> Self {
+        Held {
+            ts_ns: p.ts_ns,
+            file_id: p.file_id,
+            offset: p.offset,
+            caplen: p.caplen,
+            orig_len: p.orig_len,
+            iface: p.iface,
+            d: *p.d,
+        }
+    }
+    fn packet(&self) -> PacketIn<'_> {
+        PacketIn {
+            ts_ns: self.ts_ns,
+            file_id: self.file_id,
+            offset: self.offset,
+            caplen: self.caplen,
+            orig_len: self.orig_len,
+            iface: self.iface,
+            d: &self.d,
+        }
+    }
+}
+
+/// A flow's totals. Index 0 of the pairs is the forward direction
+/// (sent by `src`), 1 the reverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub id: u64,
+    pub key: FlowKey,
+    /// Whether `src` is the key's side `a`.
+    pub src_is_a: bool,
+    pub first_ts_ns: i64,
+    pub last_ts_ns: i64,
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub tcp_flags: [u8; 2],
+    pub src_mac: Option<[u8; 6]>,
+    pub dst_mac: Option<[u8; 6]>,
+    /// Number of distinct files the flow's packets are in.
+    pub files: u32,
+}
+
+impl FlowRecord {
+    /// Source address bytes and port (the originator).
+    pub fn src(&self) -> (&[u8; 16], u16) {
+        if self.src_is_a {
+            (&self.key.a, self.key.a_port)
+        } else {
+            (&self.key.b, self.key.b_port)
+        }
+    }
+
+    pub fn dst(&self) -> (&[u8; 16], u16) {
+        if self.src_is_a {
+            (&self.key.b, self.key.b_port)
+        } else {
+            (&self.key.a, self.key.a_port)
+        }
+    }
+}
+
+/// Where finished position chunks and flow totals go.
+pub trait FlowSink {
+    /// A chunk of the flow's position list (chunks arrive in order).
+    fn chunk(&mut self, flow_id: u64, data: Vec<u8>);
+    /// The flow's totals. `open_state` is `Some` while the flow may continue
+    /// (to be kept for a later run), `None` once it is finished.
+    /// `was_saved` says whether the flow was given to the sink before.
+    fn flow(&mut self, rec: &FlowRecord, open_state: Option<Vec<u8>>, was_saved: bool);
+}
+
+/// TCP session state, per direction (0 forward, 1 reverse).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TcpState {
+    /// Wireshark's base sequence number: the SYN's, else the first seq - 1,
+    /// else the other side's first ACK - 1.
+    pub base: [Option<u32>; 2],
+    pub fin: [bool; 2],
+    pub rst: bool,
+}
+
+impl TcpState {
+    fn starts_new_session(&self, t: &Tcp, dir: usize) -> bool {
+        if t.flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN {
+            return false;
+        }
+        let closed = (self.fin[0] && self.fin[1]) || self.rst;
+        closed || self.base[dir].is_some_and(|b| b != t.seq)
+    }
+
+    fn update(&mut self, t: &Tcp, dir: usize) {
+        if self.base[dir].is_none() {
+            self.base[dir] = Some(if t.flags & tcp_flags::SYN != 0 {
+                t.seq
+            } else {
+                t.seq.wrapping_sub(1)
+            });
+        }
+        if t.flags & tcp_flags::ACK != 0 && self.base[1 - dir].is_none() {
+            self.base[1 - dir] = Some(t.ack.wrapping_sub(1));
+        }
+        if t.flags & tcp_flags::FIN != 0 {
+            self.fin[dir] = true;
+        }
+        if t.flags & tcp_flags::RST != 0 {
+            self.rst = true;
+        }
+    }
+}
+
+pub(crate) struct Active {
+    pub rec: FlowRecord,
+    pub tcp: TcpState,
+    /// Distinct files, in first-seen order.
+    pub files: Vec<u32>,
+    enc: Encoder,
+    /// The sink has seen this flow before (at a checkpoint).
+    saved: bool,
+    /// Changed since the sink last saw it.
+    dirty: bool,
+}
+
+/// Fragments of one datagram: addresses, protocol, IP id, VLANs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FragKey {
+    v6: bool,
+    proto: u8,
+    vlans: [u16; 3],
+    src: [u8; 16],
+    dst: [u8; 16],
+    id: u32,
+}
+
+impl FragKey {
+    fn of(d: &Decoded, id: u32) -> Self {
+        FragKey {
+            v6: d.ip.version == 6,
+            proto: d.ip.proto,
+            vlans: d.vlans,
+            src: d.ip.src,
+            dst: d.ip.dst,
+            id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    pub packets: u64,
+    pub flows_started: u64,
+    pub flows_finished: u64,
+}
+
+type Deadline = Reverse<(i64, u64, FlowKey)>;
+
+pub struct Tracker {
+    cfg: Config,
+    flows: FxHashMap<FlowKey, Active>,
+    /// When each flow may have timed out (checked lazily: entries can be stale).
+    expiry: BinaryHeap<Deadline>,
+    /// When each flow's pending positions may have gone idle.
+    idle: BinaryHeap<Deadline>,
+    /// First fragments seen: the flow their later fragments belong to.
+    frags: FxHashMap<FragKey, (FlowKey, bool, i64)>,
+    /// Later fragments awaiting their first fragment.
+    held: FxHashMap<FragKey, Vec<Held>>,
+    next_id: u64,
+    now: i64,
+    last_tick: i64,
+    stats: TrackerStats,
+}
+
+impl Tracker {
+    /// `next_id` is the first flow id to assign.
+    pub fn new(cfg: Config, next_id: u64) -> Self {
+        Tracker {
+            cfg,
+            flows: FxHashMap::default(),
+            expiry: BinaryHeap::new(),
+            idle: BinaryHeap::new(),
+            frags: FxHashMap::default(),
+            held: FxHashMap::default(),
+            next_id,
+            now: i64::MIN,
+            last_tick: i64::MIN,
+            stats: TrackerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> TrackerStats {
+        self.stats
+    }
+
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The next flow id that would be assigned.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    fn timeout(&self, key: &FlowKey) -> i64 {
+        match (key.is_l2(), key.proto) {
+            (false, 6) => self.cfg.tcp_timeout_ns,
+            (false, 17) => self.cfg.udp_timeout_ns,
+            _ => self.cfg.other_timeout_ns,
+        }
+    }
+
+    /// Continues a flow saved by an earlier run (from its open-state blob).
+    pub fn restore(&mut self, blob: &[u8]) -> Result<(), StateError> {
+        let (rec, tcp, files) = state::decode(blob)?;
+        self.next_id = self.next_id.max(rec.id + 1);
+        let key = rec.key;
+        let deadline = rec.last_ts_ns.saturating_add(self.timeout(&key));
+        self.expiry.push(Reverse((deadline, rec.id, key)));
+        self.flows.insert(
+            key,
+            Active {
+                rec,
+                tcp,
+                files,
+                enc: Encoder::new(),
+                saved: true,
+                dirty: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Assigns one packet to its flow. Returns false when the packet has
+    /// nothing to key a flow on (the caller counts it as undecodable).
+    pub fn push(&mut self, p: &PacketIn, sink: &mut impl FlowSink) -> bool {
+        if p.ts_ns > self.now {
+            self.now = p.ts_ns;
+            self.expire(sink);
+        }
+        let d = p.d;
+        let Some((key, from_a)) = FlowKey::of(d) else {
+            return false;
+        };
+        if d.layer == Layer::Ip {
+            match d.ip.frag {
+                Frag::Whole => {}
+                Frag::Later { id } => {
+                    let fk = FragKey::of(d, id);
+                    match self.frags.get(&fk) {
+                        Some(&(fkey, f_from_a, _)) => self.add(fkey, f_from_a, p, sink),
+                        None => self.held.entry(fk).or_default().push(Held::of(p)),
+                    }
+                    return true;
+                }
+                Frag::First { id } => {
+                    self.add(key, from_a, p, sink);
+                    let fk = FragKey::of(d, id);
+                    self.frags.insert(fk, (key, from_a, p.ts_ns));
+                    for h in self.held.remove(&fk).unwrap_or_default() {
+                        self.add(key, from_a, &h.packet(), sink);
+                    }
+                    return true;
+                }
+            }
+        }
+        self.add(key, from_a, p, sink);
+        true
+    }
+
+    fn add(&mut self, key: FlowKey, from_a: bool, p: &PacketIn, sink: &mut impl FlowSink) {
+        let tcp = match (key.is_l2(), key.proto) {
+            (false, 6) => p.d.ip.tcp,
+            _ => None,
+        };
+        let timeout = self.timeout(&key);
+        if let Some(f) = self.flows.get_mut(&key) {
+            let forward = from_a == f.rec.src_is_a;
+            let dir = usize::from(!forward);
+            let idle_too_long = p.ts_ns.saturating_sub(f.rec.last_ts_ns) > timeout;
+            let new_session = tcp.is_some_and(|t| f.tcp.starts_new_session(&t, dir));
+            if !idle_too_long && !new_session {
+                let pending_was_empty = f.enc.is_empty();
+                update(f, p, forward, tcp.as_ref(), self.cfg.chunk_bytes, sink);
+                if pending_was_empty && !f.enc.is_empty() {
+                    let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
+                    self.idle.push(Reverse((due, f.rec.id, key)));
+                }
+                return;
+            }
+            if let Some(old) = self.flows.remove(&key) {
+                self.finish_flow(old, sink);
+            }
+        }
+        // A TCP session first seen at its SYN-ACK is oriented client -> server.
+        let syn_ack = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK);
+        let src_is_a = from_a != syn_ack;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.flows_started += 1;
+        let mut f = Active {
+            rec: FlowRecord {
+                id,
+                key,
+                src_is_a,
+                first_ts_ns: p.ts_ns,
+                last_ts_ns: p.ts_ns,
+                packets: [0; 2],
+                bytes: [0; 2],
+                tcp_flags: [0; 2],
+                src_mac: None,
+                dst_mac: None,
+                files: 0,
+            },
+            tcp: TcpState::default(),
+            files: Vec::new(),
+            enc: Encoder::new(),
+            saved: false,
+            dirty: true,
+        };
+        update(&mut f, p, from_a == src_is_a, tcp.as_ref(), self.cfg.chunk_bytes, sink);
+        self.expiry.push(Reverse((p.ts_ns.saturating_add(timeout), id, key)));
+        if !f.enc.is_empty() {
+            let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
+            self.idle.push(Reverse((due, id, key)));
+        }
+        self.flows.insert(key, f);
+    }
+
+    fn finish_flow(&mut self, mut f: Active, sink: &mut impl FlowSink) {
+        if !f.enc.is_empty() {
+            sink.chunk(f.rec.id, f.enc.take());
+        }
+        sink.flow(&f.rec, None, f.saved);
+        self.stats.flows_finished += 1;
+    }
+
+    /// Finishes timed-out flows, hands over idle flows' positions, and gives
+    /// up on fragments whose first fragment did not come.
+    fn expire(&mut self, sink: &mut impl FlowSink) {
+        let now = self.now;
+        while let Some(&Reverse((due, id, key))) = self.expiry.peek() {
+            if due >= now {
+                break;
+            }
+            self.expiry.pop();
+            let timeout = self.timeout(&key);
+            let Some(f) = self.flows.get(&key) else { continue };
+            if f.rec.id != id {
+                continue; // the key has a newer flow, with its own entry
+            }
+            let due = f.rec.last_ts_ns.saturating_add(timeout);
+            if due < now {
+                if let Some(f) = self.flows.remove(&key) {
+                    self.finish_flow(f, sink);
+                }
+            } else {
+                self.expiry.push(Reverse((due, id, key)));
+            }
+        }
+        while let Some(&Reverse((due, id, key))) = self.idle.peek() {
+            if due >= now {
+                break;
+            }
+            self.idle.pop();
+            let Some(f) = self.flows.get_mut(&key) else { continue };
+            if f.rec.id != id || f.enc.is_empty() {
+                continue;
+            }
+            let due = f.rec.last_ts_ns.saturating_add(self.cfg.idle_flush_ns);
+            if due < now {
+                sink.chunk(id, f.enc.take());
+            } else {
+                self.idle.push(Reverse((due, id, key)));
+            }
+        }
+        if now.saturating_sub(self.last_tick) >= SECOND {
+            self.last_tick = now;
+            let hold = self.cfg.frag_hold_ns;
+            if !self.held.is_empty() {
+                let late: Vec<FragKey> = self
+                    .held
+                    .iter()
+                    .filter(|(_, v)| v.first().is_some_and(|h| now.saturating_sub(h.ts_ns) > hold))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in late {
+                    self.release_held(k, sink);
+                }
+            }
+            let keep = self.cfg.other_timeout_ns;
+            self.frags.retain(|_, (_, _, ts)| now.saturating_sub(*ts) <= keep);
+        }
+    }
+
+    /// Fragments whose first fragment never came form a flow without ports.
+    fn release_held(&mut self, k: FragKey, sink: &mut impl FlowSink) {
+        for h in self.held.remove(&k).unwrap_or_default() {
+            if let Some((key, from_a)) = FlowKey::of(&h.d) {
+                self.add(key, from_a, &h.packet(), sink);
+            }
+        }
+    }
+
+    /// Hands every change since the last checkpoint to the sink: pending
+    /// positions, and the totals and state of every flow that changed.
+    /// Held fragments are released and fragment tracking restarts, so that
+    /// what follows a checkpoint does not depend on unsaved state.
+    pub fn checkpoint(&mut self, sink: &mut impl FlowSink) {
+        let mut keys: Vec<FragKey> = self.held.keys().copied().collect();
+        keys.sort_by_key(|k| self.held.get(k).and_then(|v| v.first()).map(|h| (h.ts_ns, h.offset)));
+        for k in keys {
+            self.release_held(k, sink);
+        }
+        self.frags.clear();
+        // Sorted by id so the sink sees a deterministic order.
+        let mut dirty: Vec<&mut Active> = self.flows.values_mut().filter(|f| f.dirty).collect();
+        dirty.sort_by_key(|f| f.rec.id);
+        for f in dirty {
+            if !f.enc.is_empty() {
+                sink.chunk(f.rec.id, f.enc.take());
+            }
+            sink.flow(&f.rec, Some(state::encode(&f.rec, &f.tcp, &f.files)), f.saved);
+            f.saved = true;
+            f.dirty = false;
+        }
+    }
+
+    /// Ends a run: finishes flows that timed out, then checkpoints the rest,
+    /// which stay open for a later run.
+    pub fn finish(&mut self, sink: &mut impl FlowSink) {
+        self.expire(sink);
+        self.checkpoint(sink);
+    }
+}
+
+fn update(f: &mut Active, p: &PacketIn, forward: bool, tcp: Option<&Tcp>, chunk_bytes: usize, sink: &mut impl FlowSink) {
+    let dir = usize::from(!forward);
+    let r = &mut f.rec;
+    r.packets[dir] += 1;
+    r.bytes[dir] += u64::from(p.orig_len);
+    r.first_ts_ns = r.first_ts_ns.min(p.ts_ns);
+    r.last_ts_ns = r.last_ts_ns.max(p.ts_ns);
+    if let Some(t) = tcp {
+        r.tcp_flags[dir] |= t.flags;
+        f.tcp.update(t, dir);
+    }
+    if r.src_mac.is_none() && r.dst_mac.is_none() && (p.d.src_mac.is_some() || p.d.dst_mac.is_some()) {
+        (r.src_mac, r.dst_mac) = if forward {
+            (p.d.src_mac, p.d.dst_mac)
+        } else {
+            (p.d.dst_mac, p.d.src_mac)
+        };
+    }
+    if f.files.last() != Some(&p.file_id) && !f.files.contains(&p.file_id) {
+        f.files.push(p.file_id);
+        r.files = f.files.len() as u32;
+    }
+    f.enc.push(&Position {
+        file_id: p.file_id,
+        offset: p.offset,
+        ts_ns: p.ts_ns,
+        caplen: p.caplen,
+        orig_len: p.orig_len,
+        reverse: !forward,
+        iface: p.iface,
+    });
+    if f.enc.len() >= chunk_bytes {
+        sink.chunk(r.id, f.enc.take());
+    }
+    f.dirty = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcapidx_decode::Ip;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct Rec {
+        flows: BTreeMap<u64, (FlowRecord, bool)>,
+        chunks: BTreeMap<u64, Vec<Position>>,
+    }
+
+    impl FlowSink for Rec {
+        fn chunk(&mut self, id: u64, data: Vec<u8>) {
+            let v = self.chunks.entry(id).or_default();
+            pcapidx_positions::decode_into(&data, v).unwrap();
+        }
+        fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, _saved: bool) {
+            self.flows.insert(rec.id, (rec.clone(), open.is_some()));
+        }
+    }
+
+    fn ip4(a: u8) -> [u8; 16] {
+        let mut v = [0; 16];
+        v[..4].copy_from_slice(&[10, 0, 0, a]);
+        v
+    }
+
+    /// A decoded IPv4 packet from host `s` port `sp` to host `d` port `dp`.
+    fn pkt(proto: u8, s: u8, sp: u16, d: u8, dp: u16, flags: u8, seq: u32) -> Decoded {
+        Decoded {
+            layer: Layer::Ip,
+            src_mac: Some([0, 0, 0, 0, 0, s]),
+            dst_mac: Some([0, 0, 0, 0, 0, d]),
+            ethertype: 0x0800,
+            ip: Ip {
+                version: 4,
+                src: ip4(s),
+                dst: ip4(d),
+                proto,
+                ports: (proto != 1).then_some((sp, dp)),
+                tcp: (proto == 6).then_some(Tcp { flags, seq, ack: 0 }),
+                frag: Frag::Whole,
+            },
+            ..Default::default()
+        }
+    }
+
+    const S: u8 = tcp_flags::SYN;
+    const A: u8 = tcp_flags::ACK;
+    const F: u8 = tcp_flags::FIN;
+    const R: u8 = tcp_flags::RST;
+
+    /// Flows as "id src>dst fwd/rev flags" lines.
+    fn lines(rec: &Rec) -> Vec<String> {
+        rec.flows
+            .values()
+            .map(|(f, _)| {
+                let (s, sp) = f.src();
+                let (d, dp) = f.dst();
+                format!(
+                    "{} {}:{}>{}:{} {}/{} {:02x}/{:02x}",
+                    f.id, s[3], sp, d[3], dp, f.packets[0], f.packets[1], f.tcp_flags[0], f.tcp_flags[1]
+                )
+            })
+            .collect()
+    }
+
+    fn push(t: &mut Tracker, sink: &mut impl FlowSink, pkts: &[(f64, Decoded)], i: usize) {
+        let (secs, d) = &pkts[i];
+        let p = PacketIn {
+            ts_ns: (secs * 1e9) as i64,
+            file_id: 1,
+            offset: 24 + i as u64 * 100,
+            caplen: 60,
+            orig_len: 60,
+            iface: 0,
+            d,
+        };
+        t.push(&p, sink);
+    }
+
+    /// Runs packets (seconds, decoded) through a tracker.
+    fn run_with(cfg: Config, pkts: &[(f64, Decoded)]) -> (Vec<String>, Rec) {
+        let mut t = Tracker::new(cfg, 1);
+        let mut rec = Rec::default();
+        for i in 0..pkts.len() {
+            push(&mut t, &mut rec, pkts, i);
+        }
+        t.finish(&mut rec);
+        (lines(&rec), rec)
+    }
+
+    fn run(pkts: &[(f64, Decoded)]) -> Vec<String> {
+        run_with(Config::default(), pkts).0
+    }
+
+    #[test]
+    fn tcp_session_and_orientation() {
+        let session = [
+            (0.0, pkt(6, 1, 1000, 2, 80, S, 100)),
+            (0.1, pkt(6, 2, 80, 1, 1000, S | A, 500)),
+            (0.2, pkt(6, 1, 1000, 2, 80, A, 101)),
+            (0.3, pkt(6, 1, 1000, 2, 80, F | A, 101)),
+            (0.4, pkt(6, 2, 80, 1, 1000, F | A, 501)),
+        ];
+        assert_eq!(run(&session), ["1 1:1000>2:80 3/2 13/13"]);
+        // First seen at the SYN-ACK: the client is still src.
+        assert_eq!(run(&session[1..]), ["1 1:1000>2:80 2/2 11/13"]);
+        // First seen mid-stream from the server: the first sender is src.
+        assert_eq!(run(&session[4..]), ["1 2:80>1:1000 1/0 11/00"]);
+    }
+
+    #[test]
+    fn tcp_session_splits() {
+        let syn = |t, seq| (t, pkt(6, 1, 1000, 2, 80, S, seq));
+        // A retransmitted SYN stays; another ISN on the same ports is a new connection.
+        assert_eq!(run(&[syn(0.0, 7), syn(1.0, 7), syn(2.0, 9)]), ["1 1:1000>2:80 2/0 02/00", "2 1:1000>2:80 1/0 02/00"]);
+        // A SYN after FIN both ways, or after RST, starts a new session even with the same ISN.
+        let fin_both = [
+            syn(0.0, 7),
+            (0.1, pkt(6, 1, 1000, 2, 80, F | A, 8)),
+            (0.2, pkt(6, 2, 80, 1, 1000, F | A, 3)),
+            syn(0.3, 7),
+        ];
+        assert_eq!(run(&fin_both).len(), 2);
+        let rst = [syn(0.0, 7), (0.1, pkt(6, 2, 80, 1, 1000, R | A, 0)), syn(0.2, 7)];
+        assert_eq!(run(&rst).len(), 2);
+        // FIN one way only: the SYN with the same ISN is a retransmission.
+        let fin_one = [syn(0.0, 7), (0.1, pkt(6, 1, 1000, 2, 80, F | A, 8)), syn(0.2, 7)];
+        assert_eq!(run(&fin_one).len(), 1);
+        // A session first seen mid-stream gets a base sequence from its first
+        // segment: a SYN from that side with another sequence number splits.
+        let mid = [(0.0, pkt(6, 1, 1000, 2, 80, A, 50)), syn(0.1, 49), syn(0.2, 7)];
+        assert_eq!(run(&mid).len(), 2);
+    }
+
+    #[test]
+    fn timeouts() {
+        let u = |t| (t, pkt(17, 1, 53, 2, 5353, 0, 0));
+        assert_eq!(run(&[u(0.0), u(60.0), u(120.0)]).len(), 1, "a gap equal to the timeout continues");
+        assert_eq!(run(&[u(0.0), u(60.5)]).len(), 2);
+        let t = |t| (t, pkt(6, 1, 1000, 2, 80, A, 5));
+        assert_eq!(run(&[t(0.0), t(400.0)]).len(), 1);
+        assert_eq!(run(&[t(0.0), t(481.0)]).len(), 2);
+        let cfg = Config {
+            udp_timeout_ns: 5 * SECOND,
+            ..Config::default()
+        };
+        assert_eq!(run_with(cfg, &[u(0.0), u(6.0)]).0.len(), 2);
+        // Timestamps going backwards never count as idle time.
+        assert_eq!(run(&[u(100.0), u(0.0), u(100.0)]).len(), 1);
+    }
+
+    #[test]
+    fn icmp_and_layer2() {
+        let echo = pkt(1, 1, 0, 2, 0, 0, 0);
+        let reply = pkt(1, 2, 0, 1, 0, 0, 0);
+        assert_eq!(run(&[(0.0, echo), (0.1, reply), (0.2, echo)]), ["1 1:0>2:0 2/1 00/00"]);
+        let arp = |s: u8, d: u8| Decoded {
+            layer: Layer::L2,
+            ethertype: 0x0806,
+            src_mac: Some([0, 0, 0, 0, 0, s]),
+            dst_mac: Some([0, 0, 0, 0, 0, d]),
+            ..Default::default()
+        };
+        let (lines, rec) = run_with(Config::default(), &[(0.0, arp(1, 2)), (0.1, arp(2, 1)), (0.2, arp(1, 3))]);
+        assert_eq!(lines.len(), 2);
+        let (first, _) = &rec.flows[&1];
+        assert_eq!((first.packets, first.key.ethertype), ([1, 1], 0x0806));
+        assert_eq!(first.src_mac, Some([0, 0, 0, 0, 0, 1]));
+    }
+
+    fn frag(d: Decoded, f: Frag) -> Decoded {
+        let mut d = d;
+        d.ip.frag = f;
+        if matches!(f, Frag::Later { .. }) {
+            d.ip.ports = None;
+            d.ip.tcp = None;
+        }
+        d
+    }
+
+    #[test]
+    fn fragments_join_their_datagram() {
+        let u = pkt(17, 1, 53, 2, 5353, 0, 0);
+        let first = frag(u, Frag::First { id: 9 });
+        let later = frag(u, Frag::Later { id: 9 });
+        assert_eq!(run(&[(0.0, first), (0.0, later), (0.0, later)]), ["1 1:53>2:5353 3/0 00/00"]);
+        // Out of order: the later fragments wait for the first.
+        assert_eq!(run(&[(0.0, later), (0.0, later), (0.0, first)]), ["1 1:53>2:5353 3/0 00/00"]);
+        // Never completed: a flow without ports, after the hold time.
+        let other = frag(u, Frag::Later { id: 10 });
+        let lines = run(&[(0.0, other), (1.0, first), (40.0, u)]);
+        assert_eq!(lines, ["1 1:53>2:5353 2/0 00/00", "2 1:0>2:0 1/0 00/00"]);
+    }
+
+    #[test]
+    fn positions_follow_the_packets() {
+        let pkts: Vec<(f64, Decoded)> = (0..3000)
+            .map(|i| (i as f64 * 0.001, pkt(6, (i % 2 + 1) as u8, 1000 - (i % 2) as u16 * 920, (2 - i % 2) as u8, 80 + (i % 2) as u16 * 920, A, i as u32)))
+            .collect();
+        let (lines, rec) = run_with(Config::default(), &pkts);
+        assert_eq!(lines, ["1 1:1000>2:80 1500/1500 10/10"]);
+        let pos = &rec.chunks[&1];
+        assert_eq!(pos.len(), 3000);
+        assert!(pos.iter().enumerate().all(|(i, p)| p.offset == 24 + i as u64 * 100 && p.reverse == (i % 2 == 1)));
+    }
+
+    /// Keeps the open-state blobs a checkpoint hands over.
+    struct Grab<'a>(&'a mut Vec<Vec<u8>>, &'a mut Rec);
+    impl FlowSink for Grab<'_> {
+        fn chunk(&mut self, id: u64, data: Vec<u8>) {
+            self.1.chunk(id, data);
+        }
+        fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, saved: bool) {
+            self.0.extend(open.clone());
+            self.1.flow(rec, open, saved);
+        }
+    }
+
+    #[test]
+    fn checkpoint_and_restore_continue_flows() {
+        let pkts = [
+            (0.0, pkt(6, 1, 1000, 2, 80, S, 100)),
+            (0.1, pkt(6, 2, 80, 1, 1000, S | A, 500)),
+            (0.2, pkt(17, 1, 53, 2, 5353, 0, 0)),
+            (0.3, pkt(6, 1, 1000, 2, 80, A, 101)),
+            (0.4, pkt(6, 1, 1000, 2, 80, S, 999)),
+            (0.5, pkt(17, 2, 5353, 1, 53, 0, 0)),
+        ];
+        let whole = run(&pkts);
+        for cut in 1..pkts.len() {
+            // Run up to the cut, checkpoint, and continue in a new tracker
+            // that knows only the saved open states.
+            let mut rec = Rec::default();
+            let mut blobs = Vec::new();
+            let mut t1 = Tracker::new(Config::default(), 1);
+            for i in 0..cut {
+                push(&mut t1, &mut rec, &pkts, i);
+            }
+            t1.checkpoint(&mut Grab(&mut blobs, &mut rec));
+            let mut t2 = Tracker::new(Config::default(), t1.next_id());
+            for b in &blobs {
+                t2.restore(b).unwrap();
+            }
+            for i in cut..pkts.len() {
+                push(&mut t2, &mut rec, &pkts, i);
+            }
+            t2.finish(&mut rec);
+            assert_eq!(lines(&rec), whole, "cut at {cut}");
+            let total: usize = rec.chunks.values().map(Vec::len).sum();
+            assert_eq!(total, pkts.len(), "cut at {cut}: every packet positioned once");
+        }
+    }
+
+    #[test]
+    fn state_blob_roundtrips_and_rejects_garbage() {
+        let mut t = Tracker::new(Config::default(), 1);
+        let d = pkt(6, 1, 1000, 2, 80, S, 100);
+        let p = PacketIn { ts_ns: 5, file_id: 3, offset: 24, caplen: 60, orig_len: 70, iface: 0, d: &d };
+        let mut rec = Rec::default();
+        t.push(&p, &mut rec);
+        let f = t.flows.values().next().unwrap();
+        let blob = state::encode(&f.rec, &f.tcp, &f.files);
+        let (r2, tcp2, files2) = state::decode(&blob).unwrap();
+        assert_eq!((&r2, &tcp2, &files2), (&f.rec, &f.tcp, &f.files));
+        for n in 0..blob.len() {
+            assert!(state::decode(&blob[..n]).is_err());
+        }
+        assert_eq!(state::decode(&[9]), Err(StateError::Version(9)));
+    }
+}
