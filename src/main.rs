@@ -1,1 +1,152 @@
-fn main() {}
+//! pcapidx: the command line. Parses arguments, calls the library crates,
+//! formats their results, and owns every exit-code decision.
+mod cli;
+mod index_cmd;
+mod output;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use pcapidx_store::{QueryRow, Store};
+
+use cli::{Cli, Command, Format};
+use output::RowPrinter;
+
+/// What a command wants the process to exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Nothing found, or work not done completely.
+    Incomplete,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Incomplete) => ExitCode::from(1),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pcapidx: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `pcapidx flows | head` closes the pipe early: that is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Index(args) => index_cmd::run(&cli.db, args),
+        Command::Flows(args) => {
+            let store = open_read_only(&cli.db)?;
+            let sql = Store::flows_sql(args.where_.as_deref(), args.limit);
+            let rows = print_query(&store, &sql, args.format.format).context("flows")?;
+            Ok(if rows == 0 {
+                Outcome::Incomplete
+            } else {
+                Outcome::Success
+            })
+        }
+        Command::Files(args) => {
+            let store = open_read_only(&cli.db)?;
+            print_query(&store, &Store::files_sql(), args.format)?;
+            Ok(Outcome::Success)
+        }
+        Command::Sql(args) => {
+            let store = open_read_only(&cli.db)?;
+            print_query(&store, &args.query, args.format.format).map_err(explain_sql_error)?;
+            Ok(Outcome::Success)
+        }
+        Command::Generate(args) => {
+            match args.profile {
+                cli::Profile::Sample => {
+                    let files = pcapidx_gen::sample::write_all(&args.out)
+                        .with_context(|| format!("writing samples to {}", args.out.display()))?;
+                    eprintln!(
+                        "wrote {} sample captures to {}",
+                        files.len(),
+                        args.out.display()
+                    );
+                }
+                cli::Profile::Bench => {
+                    let cfg = pcapidx_gen::bench::Config {
+                        total_bytes: args.size,
+                        file_bytes: args.file_size,
+                        mean_frame: args.mean_frame,
+                        seed: args.seed,
+                    };
+                    let s = pcapidx_gen::bench::write(&args.out, &cfg)
+                        .with_context(|| format!("writing to {}", args.out.display()))?;
+                    eprintln!(
+                        "wrote {} files, {} packets, {:.1} MB to {}",
+                        s.files,
+                        s.packets,
+                        s.bytes as f64 / 1e6,
+                        args.out.display()
+                    );
+                }
+            }
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn open_read_only(db: &std::path::Path) -> Result<Store> {
+    Store::open_read_only(db).with_context(|| format!("cannot open the index {}", db.display()))
+}
+
+/// Makes SQLite's refusal to write through a read-only connection readable.
+fn explain_sql_error(e: anyhow::Error) -> anyhow::Error {
+    let readonly = e.chain().any(|c| {
+        c.to_string().contains("readonly database") || c.to_string().contains("query_only")
+    });
+    if readonly {
+        anyhow::anyhow!(
+            "pcapidx sql is read-only: statements that change the index are refused ({e:#})"
+        )
+    } else {
+        e
+    }
+}
+
+/// Runs a query and prints its rows; returns how many were printed.
+fn print_query(store: &Store, sql: &str, format: Format) -> Result<u64> {
+    let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    let mut p = RowPrinter::new(out, format);
+    store.query::<anyhow::Error>(sql, &[], |row| {
+        match row {
+            QueryRow::Columns(c) => p.columns(c)?,
+            QueryRow::Values(v) => p.row(v)?,
+        }
+        Ok(())
+    })?;
+    let rows = p.rows();
+    p.finish()?;
+    Ok(rows)
+}
+
+/// Refuses to write binary data to a terminal.
+#[allow(dead_code)]
+fn refuse_terminal() -> Result<()> {
+    if io::stdout().is_terminal() {
+        bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
+    }
+    io::stdout().flush()?;
+    Ok(())
+}

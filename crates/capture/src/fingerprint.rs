@@ -47,7 +47,10 @@ mod tests {
         f.write_all(&vec![7u8; 100_000]).unwrap();
         let mut r = File::open(&path).unwrap();
         let before = fingerprint(&mut r, 100_000).unwrap();
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"more").unwrap();
         let mut r = File::open(&path).unwrap();
         assert_eq!(fingerprint(&mut r, 100_000).unwrap(), before);

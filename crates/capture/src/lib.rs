@@ -14,14 +14,15 @@
 
 mod error;
 mod fingerprint;
-mod record_at;
 mod pcap;
 mod pcapng;
 mod reader;
+mod record_at;
 mod writer;
 
 pub use error::{OpenError, ReadError, ReadErrorKind};
 pub use fingerprint::{Fingerprint, fingerprint};
+pub use pcapng::{ns_to_ticks, ticks_to_ns};
 pub use reader::{CaptureReader, Chunk, Resume};
 pub use record_at::{RecordHeader, read_record_at};
 pub use writer::{CaptureWriter, OutputFormat, WriteRecord};
@@ -137,7 +138,16 @@ pub struct RecordMeta {
     pub data_start: u32,
     pub caplen: u32,
     pub orig_len: u32,
+    /// Length of the whole record (header, data, padding, options) in the file.
+    pub len: u32,
     /// Index into the reader's interfaces (file-wide, across pcapng sections).
     pub iface: u32,
     pub link_type: u16,
+}
+
+impl RecordMeta {
+    /// Offset just past this record.
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
 }

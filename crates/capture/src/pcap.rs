@@ -9,7 +9,10 @@ pub(crate) const FILE_HEADER_LEN: usize = 24;
 #[derive(Debug)]
 pub(crate) enum Step {
     /// A packet record `len` bytes long; `meta.data_start` is relative to the step's slice.
-    Record { meta: RecordMeta, len: usize },
+    Record {
+        meta: RecordMeta,
+        len: usize,
+    },
     /// A block that carries no packet (pcapng), `len` bytes long.
     Skip(usize),
     /// At least this many bytes from the current position are needed.
@@ -128,6 +131,7 @@ impl PcapFramer {
                 data_start: hdr as u32,
                 caplen,
                 orig_len: e.u32(b, 12),
+                len: len as u32,
                 iface: 0,
                 link_type: self.link_type,
             },
@@ -137,11 +141,7 @@ impl PcapFramer {
 }
 
 /// Decodes one pcap record header found at a known offset (for carving).
-pub(crate) fn record_fields(
-    b: &[u8],
-    big_endian: bool,
-    nanos: bool,
-) -> (i64, u32, u32) {
+pub(crate) fn record_fields(b: &[u8], big_endian: bool, nanos: bool) -> (i64, u32, u32) {
     let e = Endian { big: big_endian };
     let sec = e.u32(b, 0) as i64;
     let frac = e.u32(b, 4) as i64;

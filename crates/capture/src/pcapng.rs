@@ -42,7 +42,7 @@ impl IfTs {
 }
 
 /// Converts a timestamp in `if_tsresol` units to ns (saturating, never panics).
-pub(crate) fn ticks_to_ns(resol: u8, raw: u64) -> i64 {
+pub fn ticks_to_ns(resol: u8, raw: u64) -> i64 {
     let exp = u32::from(resol & 0x7f);
     let ns: u128 = if resol & 0x80 != 0 {
         if exp >= 64 {
@@ -58,8 +58,8 @@ pub(crate) fn ticks_to_ns(resol: u8, raw: u64) -> i64 {
     i64::try_from(ns).unwrap_or(i64::MAX)
 }
 
-/// Converts ns to `if_tsresol` units (for writing).
-pub(crate) fn ns_to_ticks(resol: u8, ns: i64) -> u64 {
+/// Converts ns to `if_tsresol` units (for writing; truncates).
+pub fn ns_to_ticks(resol: u8, ns: i64) -> u64 {
     let ns = u128::from(ns.max(0) as u64);
     let exp = u32::from(resol & 0x7f);
     let t = if resol & 0x80 != 0 {
@@ -118,7 +118,9 @@ fn block_len(b: &[u8], endian: Endian) -> Result<(u32, u32, Endian), String> {
     };
     let len = endian.u32(b, 4);
     if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
-        return Err(format!("block of type 0x{ty:08x} claims impossible length {len}"));
+        return Err(format!(
+            "block of type 0x{ty:08x} claims impossible length {len}"
+        ));
     }
     Ok((ty, len, endian))
 }
@@ -210,7 +212,8 @@ impl NgFramer {
                         block_offset: offset,
                         big_endian: e.big,
                     };
-                    self.section_ifaces.push(IfTs::new(self.total_ifaces, &iface));
+                    self.section_ifaces
+                        .push(IfTs::new(self.total_ifaces, &iface));
                     self.total_ifaces += 1;
                     self.new_ifaces.push(iface);
                     Step::Skip(len_us)
@@ -249,6 +252,7 @@ impl NgFramer {
                         data_start: 28,
                         caplen,
                         orig_len: e.u32(b, 24),
+                        len,
                         iface: ifts.global,
                         link_type: ifts.link_type,
                     },
@@ -260,7 +264,9 @@ impl NgFramer {
                     return Step::Corrupt("simple packet block too short".into());
                 }
                 let Some(ifts) = self.section_ifaces.first() else {
-                    return Step::Corrupt("simple packet block in a section without interfaces".into());
+                    return Step::Corrupt(
+                        "simple packet block in a section without interfaces".into(),
+                    );
                 };
                 let orig_len = e.u32(b, 8);
                 let mut caplen = orig_len.min((body_len - 4) as u32);
@@ -274,6 +280,7 @@ impl NgFramer {
                         data_start: 12,
                         caplen,
                         orig_len,
+                        len,
                         iface: ifts.global,
                         link_type: ifts.link_type,
                     },
@@ -287,7 +294,10 @@ impl NgFramer {
 
 /// Fields of a packet block read back at a known offset (for carving):
 /// `(block type, iface within section, raw timestamp, caplen, orig_len, data start)`.
-pub(crate) fn packet_block_fields(b: &[u8], big: bool) -> Result<(u32, u32, u64, u32, u32, usize), String> {
+pub(crate) fn packet_block_fields(
+    b: &[u8],
+    big: bool,
+) -> Result<(u32, u32, u64, u32, u32, usize), String> {
     if b.len() < 12 {
         return Err("block too short".into());
     }
@@ -295,12 +305,19 @@ pub(crate) fn packet_block_fields(b: &[u8], big: bool) -> Result<(u32, u32, u64,
     let ty = e.u32(b, 0);
     let len = e.u32(b, 4) as usize;
     if len != b.len() {
-        return Err(format!("block length {len} differs from the {} bytes read", b.len()));
+        return Err(format!(
+            "block length {len} differs from the {} bytes read",
+            b.len()
+        ));
     }
     let body = len - 12;
     match ty {
         EPB | PB if body >= 20 => {
-            let iface = if ty == EPB { e.u32(b, 8) } else { u32::from(e.u16(b, 8)) };
+            let iface = if ty == EPB {
+                e.u32(b, 8)
+            } else {
+                u32::from(e.u16(b, 8))
+            };
             let raw = (u64::from(e.u32(b, 12)) << 32) | u64::from(e.u32(b, 16));
             let caplen = e.u32(b, 20);
             if caplen as usize > body - 20 {

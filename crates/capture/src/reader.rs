@@ -125,9 +125,15 @@ fn read_block_at(file: &mut File, offset: u64) -> Result<Vec<u8>, OpenError> {
         _ => return Err(corrupt("section header without byte-order magic".into())),
     };
     let b = [head[4], head[5], head[6], head[7]];
-    let len = if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) };
+    let len = if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    };
     if !(28..=MAX_BLOCK).contains(&len) || len % 4 != 0 {
-        return Err(corrupt(format!("section header claims impossible length {len}")));
+        return Err(corrupt(format!(
+            "section header claims impossible length {len}"
+        )));
     }
     let block = read_at(file, offset, len as usize)?;
     if block.len() < len as usize {
@@ -415,7 +421,10 @@ mod tests {
     }
 
     /// Reads a whole file: (records, error if any).
-    fn read_all(path: &Path, chunk: usize) -> Result<(Vec<RecordMeta>, Option<ReadError>), OpenError> {
+    fn read_all(
+        path: &Path,
+        chunk: usize,
+    ) -> Result<(Vec<RecordMeta>, Option<ReadError>), OpenError> {
         let mut r = CaptureReader::open(path)?;
         r.set_chunk_size(chunk);
         let mut all = Vec::new();
@@ -446,13 +455,16 @@ mod tests {
         for line in tsv.lines().skip(1) {
             let f: Vec<&str> = line.split('\t').collect();
             let (path, packets) = (f[0], f[8]);
-            let Ok(expected) = packets.parse::<usize>() else { continue };
+            let Ok(expected) = packets.parse::<usize>() else {
+                continue;
+            };
             if path.ends_with(".gz") || path.ends_with("zero-length.pcap") {
                 continue; // capinfos decompresses gzip; an empty file is no capture
             }
             // A small chunk size exercises records carried across buffers.
             for chunk in [64 * 1024, DEFAULT_CHUNK] {
-                let (recs, err) = read_all(&dir.join(path), chunk).unwrap_or_else(|e| panic!("{path}: {e}"));
+                let (recs, err) =
+                    read_all(&dir.join(path), chunk).unwrap_or_else(|e| panic!("{path}: {e}"));
                 assert_eq!(recs.len(), expected, "{path}: {err:?}");
                 let offsets_increase = recs.windows(2).all(|w| w[0].offset < w[1].offset);
                 assert!(offsets_increase, "{path}");
@@ -469,7 +481,8 @@ mod tests {
             eprintln!("skipped: ../shared/corpus not present");
             return;
         };
-        let (recs, err) = read_all(&dir.join("arkime/http-simple-get.pcap"), DEFAULT_CHUNK).unwrap();
+        let (recs, err) =
+            read_all(&dir.join("arkime/http-simple-get.pcap"), DEFAULT_CHUNK).unwrap();
         assert!(err.is_none());
         assert_eq!(recs[0].offset, 24);
         assert_eq!(recs[1].offset, 24 + 16 + u64::from(recs[0].caplen));
@@ -489,10 +502,15 @@ mod tests {
         let (recs, err) = read_all(&m.join("fuzz-bogus-reclen.pcap"), DEFAULT_CHUNK).unwrap();
         assert_eq!(recs.len(), 1);
         assert!(matches!(err.unwrap().kind, ReadErrorKind::Corrupt(_)));
-        let (recs, err) = read_all(&m.join("smtp-to-comma-garbage-tail.pcap"), DEFAULT_CHUNK).unwrap();
+        let (recs, err) =
+            read_all(&m.join("smtp-to-comma-garbage-tail.pcap"), DEFAULT_CHUNK).unwrap();
         assert_eq!(recs.len(), 18);
         assert!(err.is_some());
-        let (recs, err) = read_all(&m.join("truncated_dns_2-eof-mid-record.pcap"), DEFAULT_CHUNK).unwrap();
+        let (recs, err) = read_all(
+            &m.join("truncated_dns_2-eof-mid-record.pcap"),
+            DEFAULT_CHUNK,
+        )
+        .unwrap();
         assert_eq!(recs.len(), 1);
         assert!(err.unwrap().kind.is_truncation());
         for (f, want) in [
@@ -504,7 +522,9 @@ mod tests {
             ("pcapng-invalid-vers-1.pcapng", "unsupported"),
             ("shb-option-too-long.pcapng", "damaged"),
         ] {
-            let e = CaptureReader::open(&m.join(f)).err().unwrap_or_else(|| panic!("{f} opened"));
+            let e = CaptureReader::open(&m.join(f))
+                .err()
+                .unwrap_or_else(|| panic!("{f} opened"));
             assert!(e.to_string().starts_with(want), "{f}: {e}");
         }
     }
@@ -515,7 +535,11 @@ mod tests {
             eprintln!("skipped: ../shared/corpus not present");
             return;
         };
-        for f in ["formats/pcapng-test202-mixed-endian-sections.pcapng", "zeek/wikipedia.pcap", "formats/wireshark_samples-test.pcapng"] {
+        for f in [
+            "formats/pcapng-test202-mixed-endian-sections.pcapng",
+            "zeek/wikipedia.pcap",
+            "formats/wireshark_samples-test.pcapng",
+        ] {
             let path = dir.join(f);
             let (all, _) = read_all(&path, DEFAULT_CHUNK).unwrap();
             let mut r = CaptureReader::open(&path).unwrap();
@@ -529,7 +553,9 @@ mod tests {
                 rest.extend_from_slice(&c.records);
             }
             let key = |v: &[RecordMeta]| -> Vec<(u64, i64, u32, u32, u32)> {
-                v.iter().map(|m| (m.offset, m.ts_ns, m.caplen, m.orig_len, m.iface)).collect()
+                v.iter()
+                    .map(|m| (m.offset, m.ts_ns, m.caplen, m.orig_len, m.iface))
+                    .collect()
             };
             let resumed = [key(&first), key(&rest)].concat();
             assert!(resumed == key(&all), "{f}: resumed read differs");

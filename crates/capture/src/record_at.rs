@@ -57,7 +57,9 @@ pub fn read_record_at(
             };
             // The block holds the captured bytes plus at most 32 bytes of fixed fields and options.
             if len < 12 || len > crate::MAX_BLOCK || (len as u64) < u64::from(caplen) + 12 {
-                return Err(format!("no packet block of {caplen} captured bytes at byte {offset}"));
+                return Err(format!(
+                    "no packet block of {caplen} captured bytes at byte {offset}"
+                ));
             }
             let mut block = vec![0u8; len as usize];
             file.read_exact_at(&mut block, offset).map_err(io)?;
@@ -67,13 +69,14 @@ pub fn read_record_at(
             // An SPB's captured length depends on the snaplen; trust the index's if it fits.
             let cap = if spb && caplen <= cap { caplen } else { cap };
             let end = start + cap as usize;
-            let bytes = block
-                .get(start..end)
-                .ok_or_else(|| format!("packet block at byte {offset} is shorter than its captured length"))?;
+            let bytes = block.get(start..end).ok_or_else(|| {
+                format!("packet block at byte {offset} is shorter than its captured length")
+            })?;
             data.clear();
             data.extend_from_slice(bytes);
             let ts_ns = (!spb).then(|| {
-                ticks_to_ns(iface.ts_resol, raw).saturating_add(iface.ts_offset_s.saturating_mul(1_000_000_000))
+                ticks_to_ns(iface.ts_resol, raw)
+                    .saturating_add(iface.ts_offset_s.saturating_mul(1_000_000_000))
             });
             Ok(RecordHeader {
                 ts_ns,

@@ -26,19 +26,25 @@ pub struct CaptureWriter<W: Write> {
     out: W,
     format: OutputFormat,
     big: bool,
-    /// pcapng: `if_tsresol` of each interface of the current section.
-    resols: Vec<u8>,
+    /// pcapng: `if_tsresol` and `if_tsoffset` of each interface of the current section.
+    ifaces: Vec<(u8, i64)>,
     offset: u64,
 }
 
 impl<W: Write> CaptureWriter<W> {
     /// Starts a pcap file (version 2.4).
-    pub fn pcap(out: W, link_type: u16, snaplen: u32, nanos: bool, big_endian: bool) -> io::Result<Self> {
+    pub fn pcap(
+        out: W,
+        link_type: u16,
+        snaplen: u32,
+        nanos: bool,
+        big_endian: bool,
+    ) -> io::Result<Self> {
         let mut w = CaptureWriter {
             out,
             format: OutputFormat::Pcap { big_endian, nanos },
             big: big_endian,
-            resols: Vec::new(),
+            ifaces: Vec::new(),
             offset: 0,
         };
         let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
@@ -58,7 +64,7 @@ impl<W: Write> CaptureWriter<W> {
             out,
             format: OutputFormat::PcapNg { big_endian },
             big: big_endian,
-            resols: Vec::new(),
+            ifaces: Vec::new(),
             offset: 0,
         };
         w.section_header()?;
@@ -80,11 +86,19 @@ impl<W: Write> CaptureWriter<W> {
         Ok(())
     }
     fn u16(&mut self, v: u16) -> io::Result<()> {
-        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.bytes(&b)
     }
     fn u32(&mut self, v: u32) -> io::Result<()> {
-        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.bytes(&b)
     }
     fn pad(&mut self, len: usize) -> io::Result<()> {
@@ -106,14 +120,20 @@ impl<W: Write> CaptureWriter<W> {
     /// pcapng: begins a new section (its interfaces start again at 0).
     pub fn new_section(&mut self, big_endian: bool) -> io::Result<()> {
         self.big = big_endian;
-        self.resols.clear();
+        self.ifaces.clear();
         self.section_header()
     }
 
     /// pcapng: adds an interface; returns its id within the section.
     /// `ts_resol` uses the `if_tsresol` encoding (6 = µs is the default and
     /// is not written out); `ts_offset_s` is written when non-zero.
-    pub fn add_interface(&mut self, link_type: u16, snaplen: u32, ts_resol: u8, ts_offset_s: i64) -> io::Result<u32> {
+    pub fn add_interface(
+        &mut self,
+        link_type: u16,
+        snaplen: u32,
+        ts_resol: u8,
+        ts_offset_s: i64,
+    ) -> io::Result<u32> {
         let mut opts_len = 0;
         if ts_resol != 6 {
             opts_len += 8;
@@ -138,15 +158,19 @@ impl<W: Write> CaptureWriter<W> {
         if ts_offset_s != 0 {
             self.u16(14)?; // if_tsoffset
             self.u16(8)?;
-            let b = if self.big { ts_offset_s.to_be_bytes() } else { ts_offset_s.to_le_bytes() };
+            let b = if self.big {
+                ts_offset_s.to_be_bytes()
+            } else {
+                ts_offset_s.to_le_bytes()
+            };
             self.bytes(&b)?;
         }
         if opts_len > 0 {
             self.u32(0)?;
         }
         self.u32(len)?;
-        self.resols.push(ts_resol);
-        Ok(self.resols.len() as u32 - 1)
+        self.ifaces.push((ts_resol, ts_offset_s));
+        Ok(self.ifaces.len() as u32 - 1)
     }
 
     /// Writes one packet: a pcap record, or an Enhanced Packet Block.
@@ -174,11 +198,15 @@ impl<W: Write> CaptureWriter<W> {
     }
 
     fn packet_block(&mut self, ty: u32, r: &WriteRecord, caplen: u32) -> io::Result<()> {
-        let resol = *self
-            .resols
+        let (resol, offset_s) = *self
+            .ifaces
             .get(r.iface as usize)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such interface"))?;
-        let ticks = ns_to_ticks(resol, r.ts_ns);
+        let ticks = ns_to_ticks(
+            resol,
+            r.ts_ns
+                .saturating_sub(offset_s.saturating_mul(1_000_000_000)),
+        );
         let padded = (r.data.len() + 3) & !3;
         let len = 32 + padded as u32;
         self.u32(ty)?;

@@ -49,7 +49,10 @@ pub(crate) fn decode_ip(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
     }
     let t = payload.payload;
     if has_ports(ip.proto) && t.len() >= 4 {
-        ip.ports = Some((u16::from_be_bytes([t[0], t[1]]), u16::from_be_bytes([t[2], t[3]])));
+        ip.ports = Some((
+            u16::from_be_bytes([t[0], t[1]]),
+            u16::from_be_bytes([t[2], t[3]]),
+        ));
         if ip.proto == 6 && t.len() >= 14 {
             ip.tcp = Some(Tcp {
                 flags: t[13],

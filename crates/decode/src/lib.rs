@@ -137,7 +137,15 @@ mod tests {
                         std::net::Ipv6Addr::from(*a).to_string()
                     }
                 };
-                write!(s, "ip{} p={} {}>{}", ip.version, ip.proto, addr(&ip.src), addr(&ip.dst)).unwrap();
+                write!(
+                    s,
+                    "ip{} p={} {}>{}",
+                    ip.version,
+                    ip.proto,
+                    addr(&ip.src),
+                    addr(&ip.dst)
+                )
+                .unwrap();
                 if let Some((a, b)) = ip.ports {
                     write!(s, " {a}>{b}").unwrap();
                 }
@@ -163,7 +171,12 @@ mod tests {
     fn check(link_type: u16, bytes: &[u8], expected: &str) {
         let mut d = Decoded::default();
         decode(link_type, bytes, &mut d);
-        assert_eq!(summary(&d), expected, "link type {link_type}, {} bytes", bytes.len());
+        assert_eq!(
+            summary(&d),
+            expected,
+            "link type {link_type}, {} bytes",
+            bytes.len()
+        );
     }
 
     fn tcp4(flags_syn: bool) -> Vec<u8> {
@@ -182,7 +195,10 @@ mod tests {
         let mut b = a;
         b[15] = 2;
         let mut v = Vec::new();
-        PacketBuilder::ipv6(a, b, 64).udp(53, 5353).write(&mut v, &[0; 8]).unwrap();
+        PacketBuilder::ipv6(a, b, 64)
+            .udp(53, 5353)
+            .write(&mut v, &[0; 8])
+            .unwrap();
         v
     }
 
@@ -196,25 +212,49 @@ mod tests {
     #[test]
     fn ethernet_and_tags() {
         let t = tcp4(true);
-        check(1, &eth(0x0800, &t), "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01");
+        check(
+            1,
+            &eth(0x0800, &t),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01",
+        );
         let mut vlan = vec![0x20, 0x0a, 0x08, 0x00];
         vlan.extend_from_slice(&t);
-        check(1, &eth(0x8100, &vlan), "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01 vlan=[10]");
+        check(
+            1,
+            &eth(0x8100, &vlan),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01 vlan=[10]",
+        );
         let mut qinq = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0x0a, 0x08, 0x00];
         qinq.extend_from_slice(&t);
-        check(1, &eth(0x88a8, &qinq), "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01 vlan=[100, 10]");
+        check(
+            1,
+            &eth(0x88a8, &qinq),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01 vlan=[100, 10]",
+        );
         // MPLS: two labels, bottom-of-stack on the second.
         let mut mpls = vec![0, 0x01, 0x00, 0x40, 0, 0x02, 0x01, 0x40];
         mpls.extend_from_slice(&udp6());
-        check(1, &eth(0x8847, &mpls), "ip6 p=17 2001::1>2001::2 53>5353 mac=01");
+        check(
+            1,
+            &eth(0x8847, &mpls),
+            "ip6 p=17 2001::1>2001::2 53>5353 mac=01",
+        );
         // PPPoE session carrying IPv4.
         let mut pppoe = vec![0x11, 0x00, 0x00, 0x01, 0x00, 0x40, 0x00, 0x21];
         pppoe.extend_from_slice(&t);
-        check(1, &eth(0x8864, &pppoe), "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01");
+        check(
+            1,
+            &eth(0x8864, &pppoe),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01",
+        );
         // 802.3 + LLC/SNAP carrying IPv4.
         let mut snap = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
         snap.extend_from_slice(&t);
-        check(1, &eth(snap.len() as u16, &snap), "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01");
+        check(
+            1,
+            &eth(snap.len() as u16, &snap),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01",
+        );
         // Spanning tree (LLC without SNAP) and ARP are layer-2 flows.
         check(1, &eth(38, &[0x42, 0x42, 0x03, 0, 0]), "l2 et=0000 mac=01");
         check(1, &eth(0x0806, &[0; 28]), "l2 et=0806 mac=01");
@@ -241,7 +281,9 @@ mod tests {
         let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 9, 0, 0, 0x08, 0x00];
         sll.extend_from_slice(&t);
         check(113, &sll, "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=10 mac=09");
-        let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 7, 0, 0];
+        let mut sll2 = vec![
+            0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 7, 0, 0,
+        ];
         sll2.extend_from_slice(&udp6());
         check(276, &sll2, "ip6 p=17 2001::1>2001::2 53>5353 mac=07");
         let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
@@ -285,7 +327,11 @@ mod tests {
     fn fragments_and_truncation() {
         let mut first = tcp4(true);
         first[6] = 0x20; // MF
-        check(101, &first, "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 first#0");
+        check(
+            101,
+            &first,
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 first#0",
+        );
         let mut later = tcp4(true);
         later[6] = 0x00;
         later[7] = 0x10; // offset 16*8

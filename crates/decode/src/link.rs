@@ -89,7 +89,9 @@ fn ethertype(mut et: u16, mut p: &[u8], out: &mut Decoded) {
                     // Pseudowire control word, then an Ethernet frame.
                     Some(0) if p.len() >= 18 => {
                         let inner = &p[4..];
-                        if let (Some(dst), Some(src), Some(t)) = (mac(inner, 0), mac(inner, 6), be16(inner, 12)) {
+                        if let (Some(dst), Some(src), Some(t)) =
+                            (mac(inner, 0), mac(inner, 6), be16(inner, 12))
+                        {
                             set_macs(out, Some(src), Some(dst));
                             et = t;
                             p = &inner[14..];
@@ -112,7 +114,9 @@ fn ethertype(mut et: u16, mut p: &[u8], out: &mut Decoded) {
             0x8903 => {
                 // Cisco FabricPath: FTag/TTL, then the original Ethernet frame.
                 let inner = &p[p.len().min(2)..];
-                let (Some(dst), Some(src), Some(t)) = (mac(inner, 0), mac(inner, 6), be16(inner, 12)) else {
+                let (Some(dst), Some(src), Some(t)) =
+                    (mac(inner, 0), mac(inner, 6), be16(inner, 12))
+                else {
                     return l2(et, out, "truncated FabricPath frame");
                 };
                 set_macs(out, Some(src), Some(dst));
@@ -176,7 +180,11 @@ fn null(d: &[u8], out: &mut Decoded, network_order: bool) {
         return;
     };
     let b = [b[0], b[1], b[2], b[3]];
-    let mut af = if network_order { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) };
+    let mut af = if network_order {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    };
     if af > 0xffff {
         // Written on a host of the other byte order.
         af = af.swap_bytes();
@@ -236,7 +244,11 @@ fn ppp_proto(proto: u16, p: &[u8], out: &mut Decoded) {
 
 fn ppp(d: &[u8], out: &mut Decoded) {
     // Optional HDLC address/control bytes, then a 1- or 2-byte protocol.
-    let d = if d.get(..2) == Some(&[0xff, 0x03]) { &d[2..] } else { d };
+    let d = if d.get(..2) == Some(&[0xff, 0x03]) {
+        &d[2..]
+    } else {
+        d
+    };
     match d.first() {
         Some(b) if b & 1 == 1 => ppp_proto(u16::from(*b), &d[1..], out),
         Some(_) => match be16(d, 0) {

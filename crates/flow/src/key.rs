@@ -57,7 +57,11 @@ impl FlowKey {
                 (s, t, 0, 0)
             }
             Layer::Ip => {
-                k.kind = if d.ip.version == 6 { KeyKind::Ip6 } else { KeyKind::Ip4 };
+                k.kind = if d.ip.version == 6 {
+                    KeyKind::Ip6
+                } else {
+                    KeyKind::Ip4
+                };
                 k.proto = d.ip.proto;
                 let (sp, dp) = match d.ip.ports {
                     Some(p) => {

@@ -357,7 +357,9 @@ impl Tracker {
             }
         }
         // A TCP session first seen at its SYN-ACK is oriented client -> server.
-        let syn_ack = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK);
+        let syn_ack = tcp.is_some_and(|t| {
+            t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK
+        });
         let src_is_a = from_a != syn_ack;
         let id = self.next_id;
         self.next_id += 1;
@@ -382,8 +384,16 @@ impl Tracker {
             saved: false,
             dirty: true,
         };
-        update(&mut f, p, from_a == src_is_a, tcp.as_ref(), self.cfg.chunk_bytes, sink);
-        self.expiry.push(Reverse((p.ts_ns.saturating_add(timeout), id, key)));
+        update(
+            &mut f,
+            p,
+            from_a == src_is_a,
+            tcp.as_ref(),
+            self.cfg.chunk_bytes,
+            sink,
+        );
+        self.expiry
+            .push(Reverse((p.ts_ns.saturating_add(timeout), id, key)));
         if !f.enc.is_empty() {
             let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
             self.idle.push(Reverse((due, id, key)));
@@ -409,7 +419,9 @@ impl Tracker {
             }
             self.expiry.pop();
             let timeout = self.timeout(&key);
-            let Some(f) = self.flows.get(&key) else { continue };
+            let Some(f) = self.flows.get(&key) else {
+                continue;
+            };
             if f.rec.id != id {
                 continue; // the key has a newer flow, with its own entry
             }
@@ -427,7 +439,9 @@ impl Tracker {
                 break;
             }
             self.idle.pop();
-            let Some(f) = self.flows.get_mut(&key) else { continue };
+            let Some(f) = self.flows.get_mut(&key) else {
+                continue;
+            };
             if f.rec.id != id || f.enc.is_empty() {
                 continue;
             }
@@ -445,7 +459,10 @@ impl Tracker {
                 let late: Vec<FragKey> = self
                     .held
                     .iter()
-                    .filter(|(_, v)| v.first().is_some_and(|h| now.saturating_sub(h.ts_ns) > hold))
+                    .filter(|(_, v)| {
+                        v.first()
+                            .is_some_and(|h| now.saturating_sub(h.ts_ns) > hold)
+                    })
                     .map(|(k, _)| *k)
                     .collect();
                 for k in late {
@@ -453,7 +470,8 @@ impl Tracker {
                 }
             }
             let keep = self.cfg.other_timeout_ns;
-            self.frags.retain(|_, (_, _, ts)| now.saturating_sub(*ts) <= keep);
+            self.frags
+                .retain(|_, (_, _, ts)| now.saturating_sub(*ts) <= keep);
         }
     }
 
@@ -472,7 +490,12 @@ impl Tracker {
     /// what follows a checkpoint does not depend on unsaved state.
     pub fn checkpoint(&mut self, sink: &mut impl FlowSink) {
         let mut keys: Vec<FragKey> = self.held.keys().copied().collect();
-        keys.sort_by_key(|k| self.held.get(k).and_then(|v| v.first()).map(|h| (h.ts_ns, h.offset)));
+        keys.sort_by_key(|k| {
+            self.held
+                .get(k)
+                .and_then(|v| v.first())
+                .map(|h| (h.ts_ns, h.offset))
+        });
         for k in keys {
             self.release_held(k, sink);
         }
@@ -484,7 +507,11 @@ impl Tracker {
             if !f.enc.is_empty() {
                 sink.chunk(f.rec.id, f.enc.take());
             }
-            sink.flow(&f.rec, Some(state::encode(&f.rec, &f.tcp, &f.files)), f.saved);
+            sink.flow(
+                &f.rec,
+                Some(state::encode(&f.rec, &f.tcp, &f.files)),
+                f.saved,
+            );
             f.saved = true;
             f.dirty = false;
         }
@@ -498,7 +525,14 @@ impl Tracker {
     }
 }
 
-fn update(f: &mut Active, p: &PacketIn, forward: bool, tcp: Option<&Tcp>, chunk_bytes: usize, sink: &mut impl FlowSink) {
+fn update(
+    f: &mut Active,
+    p: &PacketIn,
+    forward: bool,
+    tcp: Option<&Tcp>,
+    chunk_bytes: usize,
+    sink: &mut impl FlowSink,
+) {
     let dir = usize::from(!forward);
     let r = &mut f.rec;
     r.packets[dir] += 1;
@@ -509,7 +543,10 @@ fn update(f: &mut Active, p: &PacketIn, forward: bool, tcp: Option<&Tcp>, chunk_
         r.tcp_flags[dir] |= t.flags;
         f.tcp.update(t, dir);
     }
-    if r.src_mac.is_none() && r.dst_mac.is_none() && (p.d.src_mac.is_some() || p.d.dst_mac.is_some()) {
+    if r.src_mac.is_none()
+        && r.dst_mac.is_none()
+        && (p.d.src_mac.is_some() || p.d.dst_mac.is_some())
+    {
         (r.src_mac, r.dst_mac) = if forward {
             (p.d.src_mac, p.d.dst_mac)
         } else {
@@ -597,7 +634,15 @@ mod tests {
                 let (d, dp) = f.dst();
                 format!(
                     "{} {}:{}>{}:{} {}/{} {:02x}/{:02x}",
-                    f.id, s[3], sp, d[3], dp, f.packets[0], f.packets[1], f.tcp_flags[0], f.tcp_flags[1]
+                    f.id,
+                    s[3],
+                    sp,
+                    d[3],
+                    dp,
+                    f.packets[0],
+                    f.packets[1],
+                    f.tcp_flags[0],
+                    f.tcp_flags[1]
                 )
             })
             .collect()
@@ -652,7 +697,10 @@ mod tests {
     fn tcp_session_splits() {
         let syn = |t, seq| (t, pkt(6, 1, 1000, 2, 80, S, seq));
         // A retransmitted SYN stays; another ISN on the same ports is a new connection.
-        assert_eq!(run(&[syn(0.0, 7), syn(1.0, 7), syn(2.0, 9)]), ["1 1:1000>2:80 2/0 02/00", "2 1:1000>2:80 1/0 02/00"]);
+        assert_eq!(
+            run(&[syn(0.0, 7), syn(1.0, 7), syn(2.0, 9)]),
+            ["1 1:1000>2:80 2/0 02/00", "2 1:1000>2:80 1/0 02/00"]
+        );
         // A SYN after FIN both ways, or after RST, starts a new session even with the same ISN.
         let fin_both = [
             syn(0.0, 7),
@@ -661,21 +709,37 @@ mod tests {
             syn(0.3, 7),
         ];
         assert_eq!(run(&fin_both).len(), 2);
-        let rst = [syn(0.0, 7), (0.1, pkt(6, 2, 80, 1, 1000, R | A, 0)), syn(0.2, 7)];
+        let rst = [
+            syn(0.0, 7),
+            (0.1, pkt(6, 2, 80, 1, 1000, R | A, 0)),
+            syn(0.2, 7),
+        ];
         assert_eq!(run(&rst).len(), 2);
         // FIN one way only: the SYN with the same ISN is a retransmission.
-        let fin_one = [syn(0.0, 7), (0.1, pkt(6, 1, 1000, 2, 80, F | A, 8)), syn(0.2, 7)];
+        let fin_one = [
+            syn(0.0, 7),
+            (0.1, pkt(6, 1, 1000, 2, 80, F | A, 8)),
+            syn(0.2, 7),
+        ];
         assert_eq!(run(&fin_one).len(), 1);
         // A session first seen mid-stream gets a base sequence from its first
         // segment: a SYN from that side with another sequence number splits.
-        let mid = [(0.0, pkt(6, 1, 1000, 2, 80, A, 50)), syn(0.1, 49), syn(0.2, 7)];
+        let mid = [
+            (0.0, pkt(6, 1, 1000, 2, 80, A, 50)),
+            syn(0.1, 49),
+            syn(0.2, 7),
+        ];
         assert_eq!(run(&mid).len(), 2);
     }
 
     #[test]
     fn timeouts() {
         let u = |t| (t, pkt(17, 1, 53, 2, 5353, 0, 0));
-        assert_eq!(run(&[u(0.0), u(60.0), u(120.0)]).len(), 1, "a gap equal to the timeout continues");
+        assert_eq!(
+            run(&[u(0.0), u(60.0), u(120.0)]).len(),
+            1,
+            "a gap equal to the timeout continues"
+        );
         assert_eq!(run(&[u(0.0), u(60.5)]).len(), 2);
         let t = |t| (t, pkt(6, 1, 1000, 2, 80, A, 5));
         assert_eq!(run(&[t(0.0), t(400.0)]).len(), 1);
@@ -693,7 +757,10 @@ mod tests {
     fn icmp_and_layer2() {
         let echo = pkt(1, 1, 0, 2, 0, 0, 0);
         let reply = pkt(1, 2, 0, 1, 0, 0, 0);
-        assert_eq!(run(&[(0.0, echo), (0.1, reply), (0.2, echo)]), ["1 1:0>2:0 2/1 00/00"]);
+        assert_eq!(
+            run(&[(0.0, echo), (0.1, reply), (0.2, echo)]),
+            ["1 1:0>2:0 2/1 00/00"]
+        );
         let arp = |s: u8, d: u8| Decoded {
             layer: Layer::L2,
             ethertype: 0x0806,
@@ -701,7 +768,10 @@ mod tests {
             dst_mac: Some([0, 0, 0, 0, 0, d]),
             ..Default::default()
         };
-        let (lines, rec) = run_with(Config::default(), &[(0.0, arp(1, 2)), (0.1, arp(2, 1)), (0.2, arp(1, 3))]);
+        let (lines, rec) = run_with(
+            Config::default(),
+            &[(0.0, arp(1, 2)), (0.1, arp(2, 1)), (0.2, arp(1, 3))],
+        );
         assert_eq!(lines.len(), 2);
         let (first, _) = &rec.flows[&1];
         assert_eq!((first.packets, first.key.ethertype), ([1, 1], 0x0806));
@@ -723,9 +793,15 @@ mod tests {
         let u = pkt(17, 1, 53, 2, 5353, 0, 0);
         let first = frag(u, Frag::First { id: 9 });
         let later = frag(u, Frag::Later { id: 9 });
-        assert_eq!(run(&[(0.0, first), (0.0, later), (0.0, later)]), ["1 1:53>2:5353 3/0 00/00"]);
+        assert_eq!(
+            run(&[(0.0, first), (0.0, later), (0.0, later)]),
+            ["1 1:53>2:5353 3/0 00/00"]
+        );
         // Out of order: the later fragments wait for the first.
-        assert_eq!(run(&[(0.0, later), (0.0, later), (0.0, first)]), ["1 1:53>2:5353 3/0 00/00"]);
+        assert_eq!(
+            run(&[(0.0, later), (0.0, later), (0.0, first)]),
+            ["1 1:53>2:5353 3/0 00/00"]
+        );
         // Never completed: a flow without ports, after the hold time.
         let other = frag(u, Frag::Later { id: 10 });
         let lines = run(&[(0.0, other), (1.0, first), (40.0, u)]);
@@ -735,13 +811,30 @@ mod tests {
     #[test]
     fn positions_follow_the_packets() {
         let pkts: Vec<(f64, Decoded)> = (0..3000)
-            .map(|i| (i as f64 * 0.001, pkt(6, (i % 2 + 1) as u8, 1000 - (i % 2) as u16 * 920, (2 - i % 2) as u8, 80 + (i % 2) as u16 * 920, A, i as u32)))
+            .map(|i| {
+                (
+                    i as f64 * 0.001,
+                    pkt(
+                        6,
+                        (i % 2 + 1) as u8,
+                        1000 - (i % 2) as u16 * 920,
+                        (2 - i % 2) as u8,
+                        80 + (i % 2) as u16 * 920,
+                        A,
+                        i as u32,
+                    ),
+                )
+            })
             .collect();
         let (lines, rec) = run_with(Config::default(), &pkts);
         assert_eq!(lines, ["1 1:1000>2:80 1500/1500 10/10"]);
         let pos = &rec.chunks[&1];
         assert_eq!(pos.len(), 3000);
-        assert!(pos.iter().enumerate().all(|(i, p)| p.offset == 24 + i as u64 * 100 && p.reverse == (i % 2 == 1)));
+        assert!(
+            pos.iter()
+                .enumerate()
+                .all(|(i, p)| p.offset == 24 + i as u64 * 100 && p.reverse == (i % 2 == 1))
+        );
     }
 
     /// Keeps the open-state blobs a checkpoint hands over.
@@ -787,7 +880,11 @@ mod tests {
             t2.finish(&mut rec);
             assert_eq!(lines(&rec), whole, "cut at {cut}");
             let total: usize = rec.chunks.values().map(Vec::len).sum();
-            assert_eq!(total, pkts.len(), "cut at {cut}: every packet positioned once");
+            assert_eq!(
+                total,
+                pkts.len(),
+                "cut at {cut}: every packet positioned once"
+            );
         }
     }
 
@@ -795,7 +892,15 @@ mod tests {
     fn state_blob_roundtrips_and_rejects_garbage() {
         let mut t = Tracker::new(Config::default(), 1);
         let d = pkt(6, 1, 1000, 2, 80, S, 100);
-        let p = PacketIn { ts_ns: 5, file_id: 3, offset: 24, caplen: 60, orig_len: 70, iface: 0, d: &d };
+        let p = PacketIn {
+            ts_ns: 5,
+            file_id: 3,
+            offset: 24,
+            caplen: 60,
+            orig_len: 70,
+            iface: 0,
+            d: &d,
+        };
         let mut rec = Rec::default();
         t.push(&p, &mut rec);
         let f = t.flows.values().next().unwrap();

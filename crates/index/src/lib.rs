@@ -1,1 +1,196 @@
+//! One indexing run: walk the inputs, decide per file what to read, read
+//! the files as one stream in timestamp order, decode every record, build
+//! flows, and store flows, packet positions and per-file accounts.
+//!
+//! Data flows one way: files → records (with offsets) → decoded headers →
+//! flows → store. With more than one job the stages run as a pipeline
+//! (reader, decoders, flow tracker, writer); the result is the same.
+//!
+//! Invariants:
+//! - Every record read is accounted for in its file's row: in a flow,
+//!   dropped by a filter, or undecodable.
+//! - A file is marked indexed only in the transaction that stores its last
+//!   packet. Commits happen every `checkpoint_packets` packets and at the
+//!   end, each with the state needed to continue: a run killed at any
+//!   moment and started again gives the same index as an uninterrupted one.
+//! - Library code never prints: outcomes go to the caller's callback.
+#![forbid(unsafe_code)]
 
+mod filter;
+mod merge;
+mod pipeline;
+mod plan;
+mod walk;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use pcapidx_store::{FileStatus, StoreError};
+use thiserror::Error;
+
+pub use filter::{IgnoreFilter, parse_cidr, parse_ignore_file};
+pub use ipnet::IpNet;
+pub use pcapidx_flow::Config as FlowConfig;
+
+#[derive(Debug, Error)]
+pub enum IndexError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("another `pcapidx index` is running on this index (lock {0} is held)")]
+    Locked(PathBuf),
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub flow: FlowConfig,
+    pub ignore: Vec<IpNet>,
+    /// Threads to use (1 = everything on the calling thread).
+    pub jobs: usize,
+    /// Files larger than this are skipped.
+    pub max_file_size: Option<u64>,
+    /// Commit after this many packets (and at the end of the run).
+    pub checkpoint_packets: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flow: FlowConfig::default(),
+            ignore: Vec::new(),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_file_size: None,
+            checkpoint_packets: 2_000_000,
+        }
+    }
+}
+
+/// What this run did with a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read from the start.
+    Indexed,
+    /// Continued where the index stopped (it grew, or a run was interrupted).
+    Resumed,
+    /// Unchanged since the last run.
+    Unchanged,
+    NotACapture,
+    /// Could not be read, or changed since it was indexed.
+    Failed,
+    /// Left out (`--max-file-size`).
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub path: String,
+    pub action: Action,
+    pub status: FileStatus,
+    pub error: Option<String>,
+    /// Packets read from it in this run.
+    pub packets: u64,
+}
+
+impl FileOutcome {
+    /// Did this file keep the run from being complete (exit status 1)?
+    pub fn is_failure(&self) -> bool {
+        match self.action {
+            Action::Failed | Action::Skipped => true,
+            Action::Indexed | Action::Resumed => self.status != FileStatus::Ok,
+            Action::Unchanged | Action::NotACapture => false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: Vec<FileOutcome>,
+    /// Problems met while walking folders.
+    pub walk_errors: Vec<(PathBuf, String)>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows_started: u64,
+    pub elapsed: Duration,
+    /// Size of the index on disk after the run.
+    pub index_bytes: u64,
+}
+
+impl Report {
+    pub fn count(&self, a: Action) -> usize {
+        self.files.iter().filter(|f| f.action == a).count()
+    }
+
+    /// Every capture file was indexed completely.
+    pub fn complete(&self) -> bool {
+        self.walk_errors.is_empty() && !self.files.iter().any(FileOutcome::is_failure)
+    }
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes_read: Arc<AtomicU64>,
+    pub bytes_total: AtomicU64,
+    pub packets: AtomicU64,
+    pub files_total: AtomicU64,
+    pub files_done: AtomicU64,
+}
+
+/// Paths the index itself uses, which are never indexed.
+fn own_files(db: &Path) -> Vec<PathBuf> {
+    let dir = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    let Some(name) = db.file_name() else {
+        return Vec::new();
+    };
+    ["", "-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .map(|s| {
+            let mut n = name.to_os_string();
+            n.push(s);
+            dir.join(n)
+        })
+        .collect()
+}
+
+/// Holds the index's lock file for the duration of a run.
+struct Lock(#[allow(dead_code)] File);
+
+fn lock(db: &Path) -> Result<Lock, IndexError> {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".lock");
+    let p = PathBuf::from(p);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)?;
+    match f.try_lock() {
+        Ok(()) => Ok(Lock(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(IndexError::Locked(p)),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+/// Indexes `inputs` (files and folders) into the index at `db`.
+pub fn run(
+    db: &Path,
+    inputs: &[PathBuf],
+    opts: &Options,
+    progress: &Progress,
+    on_file: &mut dyn FnMut(&FileOutcome),
+) -> Result<Report, IndexError> {
+    let _lock = lock(db)?;
+    pipeline::run(db, inputs, &own_files(db), opts, progress, on_file)
+}

@@ -123,7 +123,10 @@ impl Encoder {
             u64::from(p.caplen) << 3 | u64::from(differs) << 2 | u64::from(p.reverse) << 1,
         );
         if differs {
-            put(&mut self.buf, zigzag(i64::from(p.orig_len) - i64::from(p.caplen)));
+            put(
+                &mut self.buf,
+                zigzag(i64::from(p.orig_len) - i64::from(p.caplen)),
+            );
         }
         if delta % 1000 == 0 {
             put(&mut self.buf, zigzag(delta / 1000) << 1);
@@ -223,7 +226,9 @@ pub fn decode_into(chunk: &[u8], out: &mut Vec<Position>) -> Result<(), DecodeEr
         };
         let ts_ns = last_ts.wrapping_add(delta);
         last_ts = ts_ns;
-        let offset = next_offset.checked_add(c.get()?).ok_or(DecodeError::OutOfRange)?;
+        let offset = next_offset
+            .checked_add(c.get()?)
+            .ok_or(DecodeError::OutOfRange)?;
         next_offset = offset
             .checked_add(u64::from(caplen) + MIN_HEADER)
             .ok_or(DecodeError::OutOfRange)?;
@@ -294,7 +299,10 @@ mod tests {
         v[2].reverse = true;
         v[4].iface = 3;
         roundtrip(&v);
-        roundtrip(&[p(u32::MAX, u64::MAX - 100, i64::MIN, 0), p(0, 0, i64::MAX, u32::MAX)]);
+        roundtrip(&[
+            p(u32::MAX, u64::MAX - 100, i64::MIN, 0),
+            p(0, 0, i64::MAX, u32::MAX),
+        ]);
         // Offsets that go backwards in one file (never produced by the indexer) still roundtrip.
         roundtrip(&[p(1, 500, base, 10), p(1, 100, base, 10)]);
     }
@@ -305,7 +313,12 @@ mod tests {
         let base = 1_700_000_000_000_000_000;
         let v: Vec<Position> = (0..1000)
             .map(|i| {
-                let mut x = p(1, 24 + i * 3000, base + i as i64 * 1_000_000, if i % 2 == 0 { 1514 } else { 66 });
+                let mut x = p(
+                    1,
+                    24 + i * 3000,
+                    base + i as i64 * 1_000_000,
+                    if i % 2 == 0 { 1514 } else { 66 },
+                );
                 x.reverse = i % 2 == 1;
                 x
             })

@@ -1,0 +1,257 @@
+//! Reading the files of a run as one stream in timestamp order, the way
+//! mergecap and Zeek read several files: a greedy merge by each file's next
+//! record (ties: the file whose first packet is earlier, then the record's
+//! offset, then the file's place in path order). Files are opened lazily,
+//! in order of their first packet, so rotated files that do not overlap are
+//! read one after the other and only overlapping ones are open together.
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pcapidx_capture::{CaptureReader, Chunk, Interface, ReadError, RecordMeta, Resume};
+
+/// One file to read in this run.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub path: PathBuf,
+    pub resume: Option<(Resume, Vec<Interface>)>,
+    /// Timestamp and offset of the first record to be read (the merge key of
+    /// a file not yet opened); `None` when there is none.
+    pub head: Option<(i64, u64)>,
+    /// Timestamp of the file's first packet ever (tie-breaker).
+    pub first_ts: i64,
+}
+
+/// How a file's reading ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    Clean,
+    Damaged(ReadError),
+    /// Could not be (re)opened.
+    Failed(String),
+}
+
+/// Items of a batch, in processing order.
+pub(crate) enum Item {
+    Record {
+        slot: u32,
+        chunk: u32,
+        meta: RecordMeta,
+    },
+    /// Interfaces met so far by a file's reader (a growing list).
+    Interfaces { slot: u32, ifaces: Vec<Interface> },
+    /// A file's last record has been delivered; `resume` is where a later
+    /// run would continue.
+    End { slot: u32, end: End, resume: Resume },
+}
+
+pub(crate) struct RawBatch {
+    pub chunks: Vec<Arc<Chunk>>,
+    pub items: Vec<Item>,
+}
+
+struct Cursor {
+    reader: CaptureReader,
+    chunk: Arc<Chunk>,
+    idx: usize,
+    /// This chunk's index in the batch being built, if it is in it.
+    in_batch: Option<(u64, u32)>,
+}
+
+type HeadKey = (i64, i64, u64, u32);
+
+pub(crate) struct Merger {
+    sources: Vec<Source>,
+    /// Slots not opened yet, in order of their merge key.
+    pending: VecDeque<u32>,
+    heads: BinaryHeap<Reverse<HeadKey>>,
+    cursors: Vec<Option<Cursor>>,
+    /// How many of each file's interfaces have been passed on.
+    ifaces_sent: Vec<usize>,
+    batch_no: u64,
+    batch_records: usize,
+    bytes_read: Arc<AtomicU64>,
+}
+
+impl Merger {
+    pub fn new(sources: Vec<Source>, batch_records: usize, bytes_read: Arc<AtomicU64>) -> Self {
+        let mut order: Vec<u32> = (0..sources.len() as u32).collect();
+        order.sort_by_key(|&s| {
+            let src = &sources[s as usize];
+            let (ts, off) = src.head.unwrap_or((i64::MIN, 0));
+            (ts, src.first_ts, off, s)
+        });
+        let n = sources.len();
+        Merger {
+            sources,
+            pending: order.into(),
+            heads: BinaryHeap::new(),
+            cursors: (0..n).map(|_| None).collect(),
+            ifaces_sent: vec![0; n],
+            batch_no: 0,
+            batch_records: batch_records.max(1),
+            bytes_read,
+        }
+    }
+
+    fn key_of_pending(&self, slot: u32) -> HeadKey {
+        let s = &self.sources[slot as usize];
+        let (ts, off) = s.head.unwrap_or((i64::MIN, 0));
+        (ts, s.first_ts, off, slot)
+    }
+
+    /// Opens a source; its first record (if any) joins the heads.
+    fn open(&mut self, slot: u32, out: &mut Vec<Item>) {
+        let src = &self.sources[slot as usize];
+        let opened = match &src.resume {
+            None => CaptureReader::open(&src.path),
+            Some((at, ifaces)) => CaptureReader::open_at(&src.path, *at, ifaces.clone()),
+        };
+        let mut reader = match opened {
+            Ok(r) => r,
+            Err(e) => {
+                let resume = src.resume.as_ref().map(|r| r.0).unwrap_or_default();
+                out.push(Item::End {
+                    slot,
+                    end: End::Failed(e.to_string()),
+                    resume,
+                });
+                return;
+            }
+        };
+        let start = reader.resume_point().offset;
+        let first = reader.next_chunk();
+        self.account(&reader, start);
+        self.after_read(slot, reader, first, out);
+    }
+
+    fn account(&self, reader: &CaptureReader, before: u64) {
+        let now = reader.resume_point().offset;
+        self.bytes_read
+            .fetch_add(now.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    /// Installs the chunk just read for `slot`, or ends the file.
+    fn after_read(
+        &mut self,
+        slot: u32,
+        reader: CaptureReader,
+        read: Result<Option<Chunk>, ReadError>,
+        out: &mut Vec<Item>,
+    ) {
+        if reader.interfaces().len() > self.ifaces_sent[slot as usize] {
+            self.ifaces_sent[slot as usize] = reader.interfaces().len();
+            out.push(Item::Interfaces {
+                slot,
+                ifaces: reader.interfaces().to_vec(),
+            });
+        }
+        match read {
+            Ok(Some(chunk)) if !chunk.records.is_empty() => {
+                let m = chunk.records[0];
+                self.heads.push(Reverse((
+                    m.ts_ns,
+                    self.sources[slot as usize].first_ts,
+                    m.offset,
+                    slot,
+                )));
+                self.cursors[slot as usize] = Some(Cursor {
+                    reader,
+                    chunk: Arc::new(chunk),
+                    idx: 0,
+                    in_batch: None,
+                });
+            }
+            Ok(_) => {
+                self.cursors[slot as usize] = None;
+                out.push(Item::End {
+                    slot,
+                    end: End::Clean,
+                    resume: reader.resume_point(),
+                });
+            }
+            Err(e) => {
+                self.cursors[slot as usize] = None;
+                out.push(Item::End {
+                    slot,
+                    end: End::Damaged(e),
+                    resume: reader.resume_point(),
+                });
+            }
+        }
+    }
+
+    /// The next batch of records in merge order; `None` when every file is done.
+    pub fn next_batch(&mut self) -> Option<RawBatch> {
+        self.batch_no += 1;
+        let mut batch = RawBatch {
+            chunks: Vec::new(),
+            items: Vec::new(),
+        };
+        let mut records = 0;
+        while records < self.batch_records {
+            // Open every file whose first record would come before the current heads.
+            while let Some(&next) = self.pending.front() {
+                let due = match self.heads.peek() {
+                    None => true,
+                    Some(Reverse(h)) => self.key_of_pending(next) < *h,
+                };
+                if !due {
+                    break;
+                }
+                self.pending.pop_front();
+                self.open(next, &mut batch.items);
+            }
+            let Some(Reverse((_, _, _, slot))) = self.heads.pop() else {
+                if self.pending.is_empty() {
+                    break;
+                }
+                continue;
+            };
+            let Some(cur) = self.cursors[slot as usize].as_mut() else {
+                continue;
+            };
+            let chunk_idx = match cur.in_batch {
+                Some((b, i)) if b == self.batch_no => i,
+                _ => {
+                    batch.chunks.push(cur.chunk.clone());
+                    let i = batch.chunks.len() as u32 - 1;
+                    cur.in_batch = Some((self.batch_no, i));
+                    i
+                }
+            };
+            batch.items.push(Item::Record {
+                slot,
+                chunk: chunk_idx,
+                meta: cur.chunk.records[cur.idx],
+            });
+            records += 1;
+            cur.idx += 1;
+            if let Some(m) = cur.chunk.records.get(cur.idx) {
+                let key = (
+                    m.ts_ns,
+                    self.sources[slot as usize].first_ts,
+                    m.offset,
+                    slot,
+                );
+                self.heads.push(Reverse(key));
+                continue;
+            }
+            // This chunk is used up: read the next one.
+            if let Some(c) = self.cursors[slot as usize].take() {
+                let mut reader = c.reader;
+                let before = reader.resume_point().offset;
+                let read = reader.next_chunk();
+                self.account(&reader, before);
+                self.after_read(slot, reader, read, &mut batch.items);
+            }
+        }
+        if batch.items.is_empty() {
+            None
+        } else {
+            Some(batch)
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! The run: planning, then the stages reader → decode → flows → writer,
+//! either on one thread or as a pipeline of threads connected by bounded
+//! channels (batches carry sequence numbers and are put back in order
+//! before the flow tracker, so the result does not depend on scheduling).
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use pcapidx_capture::{Interface, RecordMeta, Resume, fingerprint};
+use pcapidx_decode::{Decoded, Layer, decode};
+use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Tracker};
+use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
+
+use crate::filter::IgnoreFilter;
+use crate::merge::{End, Item, Merger, RawBatch};
+use crate::plan::{Plan, plan};
+use crate::{Action, FileOutcome, IndexError, Options, Progress, Report, walk};
+
+/// Records per batch handed between stages.
+const BATCH_RECORDS: usize = 8192;
+
+/// A decoded batch item, in processing order.
+enum DItem {
+    Record {
+        slot: u32,
+        meta: RecordMeta,
+        d: Decoded,
+    },
+    Interfaces {
+        slot: u32,
+        ifaces: Vec<Interface>,
+    },
+    End {
+        slot: u32,
+        end: End,
+        resume: Resume,
+    },
+}
+
+fn decode_batch(b: RawBatch) -> Vec<DItem> {
+    let RawBatch { chunks, items } = b;
+    items
+        .into_iter()
+        .map(|item| match item {
+            Item::Record { slot, chunk, meta } => {
+                let mut d = Decoded::default();
+                if let Some(c) = chunks.get(chunk as usize) {
+                    decode(meta.link_type, c.data(&meta), &mut d);
+                }
+                DItem::Record { slot, meta, d }
+            }
+            Item::Interfaces { slot, ifaces } => DItem::Interfaces { slot, ifaces },
+            Item::End { slot, end, resume } => DItem::End { slot, end, resume },
+        })
+        .collect()
+}
+
+/// One write for the store, applied at the next commit.
+pub(crate) enum Write {
+    Chunk(u64, Vec<u8>),
+    Flow(FlowRecord, Option<Vec<u8>>, bool),
+    File(FileRow, Vec<Interface>),
+}
+
+struct Writes<'a>(&'a mut Vec<Write>);
+
+impl FlowSink for Writes<'_> {
+    fn chunk(&mut self, flow_id: u64, data: Vec<u8>) {
+        self.0.push(Write::Chunk(flow_id, data));
+    }
+    fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, was_saved: bool) {
+        self.0.push(Write::Flow(rec.clone(), open, was_saved));
+    }
+}
+
+/// Applies one commit's writes in one transaction.
+fn apply(store: &mut Store, writes: Vec<Write>) -> Result<(), StoreError> {
+    let b = store.batch()?;
+    for w in writes {
+        match w {
+            Write::Chunk(id, data) => b.put_chunk(id, &data)?,
+            Write::Flow(rec, open, saved) => {
+                b.put_flow(&rec)?;
+                if open.is_some() || saved {
+                    b.put_open_state(rec.id, open.as_deref())?;
+                }
+            }
+            Write::File(row, ifaces) => {
+                let id = b.put_file(&row)?;
+                b.put_interfaces(id, &ifaces)?;
+            }
+        }
+    }
+    b.commit()
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// A file being read in this run.
+struct FileProgress {
+    row: FileRow,
+    path: PathBuf,
+    action: Action,
+    ifaces: Vec<Interface>,
+    /// Where this run started reading it.
+    start: Resume,
+    /// The last record the flow tracker has taken.
+    last: Option<RecordMeta>,
+    /// Set when its reader finished: how, and where it stopped.
+    end: Option<(FileStatus, Option<String>, Resume)>,
+    run_packets: u64,
+    /// Changed since the last commit.
+    touched: bool,
+}
+
+impl FileProgress {
+    /// The file's row as of the records taken so far.
+    fn row_now(&self, filters: &Option<String>) -> (FileRow, Vec<Interface>) {
+        let mut row = self.row.clone();
+        let resume = match (&self.end, &self.last) {
+            (Some((_, _, r)), _) => *r,
+            (None, Some(m)) => Resume {
+                offset: m.end(),
+                section_offset: self
+                    .ifaces
+                    .get(m.iface as usize)
+                    .map_or(0, |i| i.section_offset),
+                last_ts_ns: m.ts_ns,
+            },
+            (None, None) => self.start,
+        };
+        (row.status, row.error) = match &self.end {
+            Some((s, e, _)) => (*s, e.clone()),
+            None => (FileStatus::Indexing, None),
+        };
+        row.indexed_bytes = resume.offset;
+        row.resume_section = resume.section_offset;
+        row.resume_ts_ns = resume.last_ts_ns;
+        let mut lts: Vec<u16> = self.ifaces.iter().map(|i| i.link_type).collect();
+        lts.sort_unstable();
+        lts.dedup();
+        row.link_types =
+            (!lts.is_empty()).then(|| lts.iter().map(u16::to_string).collect::<Vec<_>>().join(","));
+        row.filters = filters.clone();
+        row.indexed_at_ns = Some(now_ns());
+        if let Ok(fp) = File::open(&self.path).and_then(|mut f| fingerprint(&mut f, resume.offset))
+        {
+            row.head_hash = Some(fp.head);
+            row.tail_hash = Some(fp.tail);
+        }
+        let ifaces = self
+            .ifaces
+            .iter()
+            .filter(|i| i.block_offset < resume.offset || i.block_offset == 0)
+            .cloned()
+            .collect();
+        (row, ifaces)
+    }
+}
+
+/// The flow-tracking stage and the accounts it keeps.
+struct Indexer<'a> {
+    tracker: Tracker,
+    files: Vec<FileProgress>,
+    filter: IgnoreFilter,
+    filters_text: Option<String>,
+    writes: Vec<Write>,
+    since_commit: u64,
+    commit_every: u64,
+    packets: u64,
+    progress: &'a Progress,
+}
+
+impl Indexer<'_> {
+    fn consume(
+        &mut self,
+        items: Vec<DItem>,
+        on_file: &mut dyn FnMut(&FileOutcome),
+        commit: &mut dyn FnMut(Vec<Write>) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        let mut n = 0;
+        for item in items {
+            match item {
+                DItem::Record { slot, meta, d } => {
+                    let Some(f) = self.files.get_mut(slot as usize) else {
+                        continue;
+                    };
+                    n += 1;
+                    f.row.packets += 1;
+                    f.run_packets += 1;
+                    f.row.first_ts_ns =
+                        Some(f.row.first_ts_ns.map_or(meta.ts_ns, |t| t.min(meta.ts_ns)));
+                    f.row.last_ts_ns =
+                        Some(f.row.last_ts_ns.map_or(meta.ts_ns, |t| t.max(meta.ts_ns)));
+                    f.last = Some(meta);
+                    f.touched = true;
+                    if d.layer == Layer::Ip && self.filter.drops(&d.ip) {
+                        f.row.filtered_packets += 1;
+                    } else {
+                        let p = PacketIn {
+                            ts_ns: meta.ts_ns,
+                            file_id: f.row.file_id as u32,
+                            offset: meta.offset,
+                            caplen: meta.caplen,
+                            orig_len: meta.orig_len,
+                            iface: meta.iface,
+                            d: &d,
+                        };
+                        if self.tracker.push(&p, &mut Writes(&mut self.writes)) {
+                            f.row.flow_packets += 1;
+                        } else {
+                            f.row.undecodable_packets += 1;
+                        }
+                    }
+                    self.since_commit += 1;
+                    if self.since_commit >= self.commit_every {
+                        commit(self.checkpoint())?;
+                    }
+                }
+                DItem::Interfaces { slot, ifaces } => {
+                    if let Some(f) = self.files.get_mut(slot as usize) {
+                        f.ifaces = ifaces;
+                        f.touched = true;
+                    }
+                }
+                DItem::End { slot, end, resume } => {
+                    let Some(f) = self.files.get_mut(slot as usize) else {
+                        continue;
+                    };
+                    let (status, error) = match end {
+                        End::Clean => (FileStatus::Ok, None),
+                        End::Damaged(e) => (FileStatus::Partial, Some(e.to_string())),
+                        End::Failed(e) => (FileStatus::Error, Some(e)),
+                    };
+                    f.end = Some((status, error.clone(), resume));
+                    f.touched = true;
+                    self.progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    on_file(&FileOutcome {
+                        path: f.row.path.clone(),
+                        action: f.action,
+                        status,
+                        error,
+                        packets: f.run_packets,
+                    });
+                }
+            }
+        }
+        self.packets += n;
+        self.progress.packets.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Everything a commit needs: flow changes and the rows of touched files.
+    fn checkpoint(&mut self) -> Vec<Write> {
+        self.tracker.checkpoint(&mut Writes(&mut self.writes));
+        for f in self.files.iter_mut().filter(|f| f.touched) {
+            let (row, ifaces) = f.row_now(&self.filters_text);
+            self.writes.push(Write::File(row, ifaces));
+            f.touched = false;
+        }
+        self.since_commit = 0;
+        std::mem::take(&mut self.writes)
+    }
+
+    fn finish(&mut self) -> Vec<Write> {
+        self.tracker.finish(&mut Writes(&mut self.writes));
+        self.checkpoint()
+    }
+}
+
+pub(crate) fn run(
+    db: &Path,
+    inputs: &[PathBuf],
+    exclude: &[PathBuf],
+    opts: &Options,
+    progress: &Progress,
+    on_file: &mut dyn FnMut(&FileOutcome),
+) -> Result<Report, IndexError> {
+    let started = Instant::now();
+    let mut store = Store::open(db)?;
+    let (paths, problems) = walk::files(inputs, exclude)?;
+    let mut report = Report {
+        walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
+        ..Report::default()
+    };
+    progress
+        .files_total
+        .store(paths.len() as u64, Ordering::Relaxed);
+
+    // Decide what to do with every file, then record those decisions (and
+    // the files about to be read, as `indexing`) in one transaction.
+    let plans: Vec<Plan> = paths
+        .iter()
+        .map(|p| plan(&store, p, opts.max_file_size))
+        .collect();
+    let mut files = Vec::new();
+    let mut sources = Vec::new();
+    let mut outcomes = Vec::new();
+    {
+        let b = store.batch()?;
+        for p in plans {
+            match p {
+                Plan::Leave { row, touched } => {
+                    if touched {
+                        b.put_file(&row)?;
+                    }
+                    outcomes.push(FileOutcome {
+                        path: row.path,
+                        action: Action::Unchanged,
+                        status: row.status,
+                        error: row.error,
+                        packets: 0,
+                    });
+                }
+                Plan::Record { row, action } => {
+                    b.put_file(&row)?;
+                    outcomes.push(FileOutcome {
+                        path: row.path,
+                        action,
+                        status: row.status,
+                        error: row.error,
+                        packets: 0,
+                    });
+                }
+                Plan::Read {
+                    mut row,
+                    source,
+                    action,
+                } => {
+                    row.file_id = b.put_file(&row)?;
+                    let start = source.resume.as_ref().map(|r| r.0).unwrap_or_default();
+                    let ifaces = source
+                        .resume
+                        .as_ref()
+                        .map(|r| r.1.clone())
+                        .unwrap_or_default();
+                    progress
+                        .bytes_total
+                        .fetch_add(row.size.saturating_sub(start.offset), Ordering::Relaxed);
+                    files.push(FileProgress {
+                        path: source.path.clone(),
+                        row,
+                        action,
+                        ifaces,
+                        start,
+                        last: None,
+                        end: None,
+                        run_packets: 0,
+                        touched: true,
+                    });
+                    sources.push(source);
+                }
+            }
+        }
+        b.commit()?;
+    }
+    for o in &outcomes {
+        progress.files_done.fetch_add(1, Ordering::Relaxed);
+        on_file(o);
+    }
+    report.files = outcomes;
+
+    let mut tracker = Tracker::new(opts.flow, store.next_flow_id()?);
+    for state in store.open_states()? {
+        tracker
+            .restore(&state)
+            .map_err(|e| StoreError::Damaged(format!("open flow state: {e}")))?;
+    }
+    let filter = IgnoreFilter::new(&opts.ignore);
+    let mut indexer = Indexer {
+        tracker,
+        files,
+        filters_text: filter.describe(),
+        filter,
+        writes: Vec::new(),
+        since_commit: 0,
+        commit_every: opts.checkpoint_packets.max(1),
+        packets: 0,
+        progress,
+    };
+    let merger = Merger::new(sources, BATCH_RECORDS, progress.bytes_read.clone());
+    let mut outcomes = Vec::new();
+    let mut on_read_file = |o: &FileOutcome| {
+        outcomes.push(o.clone());
+        on_file(o);
+    };
+    let store = if opts.jobs <= 1 {
+        sequential(store, merger, &mut indexer, &mut on_read_file)?
+    } else {
+        parallel(store, merger, &mut indexer, &mut on_read_file, opts.jobs)?
+    };
+    store.checkpoint_wal()?;
+    report.files.extend(outcomes);
+    report.packets = indexer.packets;
+    report.bytes = progress.bytes_read.load(Ordering::Relaxed);
+    report.flows_started = indexer.tracker.stats().flows_started;
+    report.elapsed = started.elapsed();
+    report.index_bytes = store.disk_bytes();
+    Ok(report)
+}
+
+fn sequential(
+    mut store: Store,
+    mut merger: Merger,
+    indexer: &mut Indexer,
+    on_file: &mut dyn FnMut(&FileOutcome),
+) -> Result<Store, IndexError> {
+    let mut commit = |w: Vec<Write>| apply(&mut store, w).map_err(IndexError::from);
+    while let Some(batch) = merger.next_batch() {
+        indexer.consume(decode_batch(batch), on_file, &mut commit)?;
+    }
+    commit(indexer.finish())?;
+    Ok(store)
+}
+
+fn parallel(
+    mut store: Store,
+    mut merger: Merger,
+    indexer: &mut Indexer,
+    on_file: &mut dyn FnMut(&FileOutcome),
+    jobs: usize,
+) -> Result<Store, IndexError> {
+    let decoders = (jobs - 1).max(1);
+    std::thread::scope(|s| {
+        let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders + 2);
+        let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(2 * decoders + 2);
+        let (w_tx, w_rx) = sync_channel::<Vec<Write>>(2);
+        s.spawn(move || {
+            let mut seq = 0;
+            while let Some(b) = merger.next_batch() {
+                if raw_tx.send((seq, b)).is_err() {
+                    break;
+                }
+                seq += 1;
+            }
+        });
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        for _ in 0..decoders {
+            let rx = raw_rx.clone();
+            let tx = dec_tx.clone();
+            s.spawn(move || {
+                loop {
+                    let msg = match rx.lock() {
+                        Ok(g) => g.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((seq, b)) = msg else { break };
+                    if tx.send((seq, decode_batch(b))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(dec_tx);
+        let writer = s.spawn(move || -> Result<Store, StoreError> {
+            for w in w_rx {
+                apply(&mut store, w)?;
+            }
+            Ok(store)
+        });
+        let mut send = |w: Vec<Write>| {
+            w_tx.send(w)
+                .map_err(|_| IndexError::Input("the index writer stopped".into()))
+        };
+        let mut stash = BTreeMap::new();
+        let mut next = 0;
+        let mut result = Ok(());
+        'outer: for (seq, items) in dec_rx {
+            stash.insert(seq, items);
+            while let Some(items) = stash.remove(&next) {
+                next += 1;
+                if let Err(e) = indexer.consume(items, on_file, &mut send) {
+                    result = Err(e);
+                    break 'outer;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = send(indexer.finish());
+        }
+        drop(w_tx);
+        // The writer's own error explains a failed send best.
+        let store = writer
+            .join()
+            .map_err(|_| IndexError::Input("the index writer panicked".into()))??;
+        result.map(|()| store)
+    })
+}

@@ -1,0 +1,148 @@
+//! Forward-only schema migrations: numbered `.sql` files from `migrations/`,
+//! applied in order in one transaction; the version lives in `PRAGMA user_version`.
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// (version, name, SQL) of every migration, in order.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "0001_initial.sql",
+    include_str!("../../../migrations/0001_initial.sql"),
+)];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// A read-only store needs exactly the current schema.
+pub(crate) fn check_version(found: i64, path: &Path) -> Result<()> {
+    match found {
+        0 => Err(StoreError::NotAnIndex(path.to_path_buf())),
+        v if v > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+            found: v,
+            known: SCHEMA_VERSION,
+        }),
+        v if v < SCHEMA_VERSION => Err(StoreError::OlderSchema {
+            found: v,
+            known: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if found == 0 {
+        // An empty file is fine; a database with other tables is not ours.
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if tables > 0 {
+            return Err(StoreError::NotAnIndex(path.to_path_buf()));
+        }
+    }
+    apply(conn, found, SCHEMA_VERSION)
+}
+
+/// Applies migrations after `from` up to `to` in one transaction: a failure
+/// leaves the database as it was.
+pub(crate) fn apply(conn: &Connection, from: i64, to: i64) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for &(version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 > from && m.0 <= to) {
+        let step = conn
+            .execute_batch(sql)
+            .and_then(|()| conn.pragma_update(None, "user_version", version));
+        if let Err(source) = step {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(StoreError::Migration { version, source });
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        names.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.1).collect();
+        assert_eq!(names, listed);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.0, i as i64 + 1);
+            assert!(m.1.starts_with(&format!("{:04}_", m.0)));
+        }
+    }
+
+    #[test]
+    fn upgrades_from_every_earlier_version_and_refuses_newer() {
+        for from in 0..SCHEMA_VERSION {
+            let conn = Connection::open_in_memory().unwrap();
+            apply(&conn, 0, from).unwrap();
+            migrate(&conn, Path::new("mem")).unwrap();
+            let v: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, SCHEMA_VERSION);
+        }
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let e = migrate(&conn, Path::new("mem")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_database_as_it_was() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE open_flows (x)").unwrap();
+        // Migration 1 creates four tables, then fails on `open_flows`.
+        assert!(matches!(
+            apply(&conn, 0, 1),
+            Err(StoreError::Migration { version: 1, .. })
+        ));
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 0);
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(tables, ["open_flows"]);
+    }
+
+    #[test]
+    fn a_foreign_database_is_not_an_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE notes (t TEXT)").unwrap();
+        assert!(matches!(
+            migrate(&conn, Path::new("x")),
+            Err(StoreError::NotAnIndex(_))
+        ));
+    }
+}

@@ -1,0 +1,298 @@
+//! Typed reads, and the query entry points the command line uses.
+use pcapidx_capture::Interface;
+use pcapidx_positions::Position;
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params};
+
+use crate::{Result, Store, StoreError};
+
+/// What a query visitor is given: the column names once, then each row.
+pub enum QueryRow<'a> {
+    Columns(&'a [String]),
+    Values(&'a [Value]),
+}
+
+/// What happened to a file the last time it was examined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Every record indexed.
+    Ok,
+    /// Indexed up to damage or a cut (see `error`); the records before it are kept.
+    Partial,
+    /// Could not be read as a capture (bad header, unsupported, I/O error, changed since indexed).
+    Error,
+    /// Not a capture file at all.
+    NotACapture,
+    /// Left out on purpose (larger than `--max-file-size`).
+    Skipped,
+    /// Being indexed, or interrupted: the next run resumes it at `indexed_bytes`.
+    Indexing,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Ok => "ok",
+            FileStatus::Partial => "partial",
+            FileStatus::Error => "error",
+            FileStatus::NotACapture => "not-a-capture",
+            FileStatus::Skipped => "skipped",
+            FileStatus::Indexing => "indexing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => FileStatus::Ok,
+            "partial" => FileStatus::Partial,
+            "error" => FileStatus::Error,
+            "not-a-capture" => FileStatus::NotACapture,
+            "skipped" => FileStatus::Skipped,
+            "indexing" => FileStatus::Indexing,
+            _ => return None,
+        })
+    }
+}
+
+/// One row of `files`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub file_id: i64,
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub head_hash: Option<u64>,
+    pub tail_hash: Option<u64>,
+    pub format: Option<String>,
+    pub link_types: Option<String>,
+    pub packets: u64,
+    pub flow_packets: u64,
+    pub filtered_packets: u64,
+    pub undecodable_packets: u64,
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+    pub status: FileStatus,
+    pub error: Option<String>,
+    pub filters: Option<String>,
+    pub indexed_bytes: u64,
+    pub resume_section: u64,
+    pub resume_ts_ns: i64,
+    pub indexed_at_ns: Option<i64>,
+}
+
+impl FileRow {
+    /// A row for a file met for the first time.
+    pub fn new(path: String, size: u64, mtime_ns: i64, status: FileStatus) -> Self {
+        FileRow {
+            file_id: 0,
+            path,
+            size,
+            mtime_ns,
+            head_hash: None,
+            tail_hash: None,
+            format: None,
+            link_types: None,
+            packets: 0,
+            flow_packets: 0,
+            filtered_packets: 0,
+            undecodable_packets: 0,
+            first_ts_ns: None,
+            last_ts_ns: None,
+            status,
+            error: None,
+            filters: None,
+            indexed_bytes: 0,
+            resume_section: 0,
+            resume_ts_ns: 0,
+            indexed_at_ns: None,
+        }
+    }
+}
+
+const FILE_COLUMNS: &str =
+    "file_id, path, size, mtime_ns, head_hash, tail_hash, format, link_types,
+    packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status,
+    error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns";
+
+fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
+    let status: String = r.get(14)?;
+    Ok(FileRow {
+        file_id: r.get(0)?,
+        path: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        mtime_ns: r.get(3)?,
+        head_hash: r.get::<_, Option<i64>>(4)?.map(|h| h as u64),
+        tail_hash: r.get::<_, Option<i64>>(5)?.map(|h| h as u64),
+        format: r.get(6)?,
+        link_types: r.get(7)?,
+        packets: r.get::<_, i64>(8)? as u64,
+        flow_packets: r.get::<_, i64>(9)? as u64,
+        filtered_packets: r.get::<_, i64>(10)? as u64,
+        undecodable_packets: r.get::<_, i64>(11)? as u64,
+        first_ts_ns: r.get(12)?,
+        last_ts_ns: r.get(13)?,
+        status: FileStatus::parse(&status).unwrap_or(FileStatus::Error),
+        error: r.get(15)?,
+        filters: r.get(16)?,
+        indexed_bytes: r.get::<_, i64>(17)? as u64,
+        resume_section: r.get::<_, i64>(18)? as u64,
+        resume_ts_ns: r.get(19)?,
+        indexed_at_ns: r.get(20)?,
+    })
+}
+
+/// The columns `pcapidx flows` shows, in order.
+pub const FLOW_COLUMNS: &str =
+    "flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype, vlan,
+    vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
+    tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files";
+
+/// The columns `pcapidx files` shows, in order.
+const FILES_LIST: &str = "file_id, path, size, format, link_types, packets, flow_packets,
+    filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters";
+
+impl Store {
+    pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?");
+        Ok(self.conn.query_row(&sql, [path], file_row).optional()?)
+    }
+
+    pub fn file_by_id(&self, file_id: i64) -> Result<Option<FileRow>> {
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE file_id = ?");
+        Ok(self.conn.query_row(&sql, [file_id], file_row).optional()?)
+    }
+
+    pub fn files(&self) -> Result<Vec<FileRow>> {
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files ORDER BY file_id");
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st
+            .query_map([], file_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn interfaces(&self, file_id: i64) -> Result<Vec<Interface>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT link_type, snaplen, ts_resol, ts_offset_s, section_offset, block_offset, big_endian
+             FROM interfaces WHERE file_id = ? ORDER BY if_index",
+        )?;
+        let rows = st
+            .query_map([file_id], |r| {
+                Ok(Interface {
+                    link_type: r.get(0)?,
+                    snaplen: r.get(1)?,
+                    ts_resol: r.get(2)?,
+                    ts_offset_s: r.get(3)?,
+                    section_offset: r.get::<_, i64>(4)? as u64,
+                    block_offset: r.get::<_, i64>(5)? as u64,
+                    big_endian: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// State blobs of the flows a new run may continue.
+    pub fn open_states(&self) -> Result<Vec<Vec<u8>>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT state FROM open_flows ORDER BY flow_id")?;
+        let rows = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The next unused flow id.
+    pub fn next_flow_id(&self) -> Result<u64> {
+        let max: Option<i64> = self
+            .conn
+            .query_row("SELECT max(flow_id) FROM flows", [], |r| r.get(0))?;
+        let open: Option<i64> =
+            self.conn
+                .query_row("SELECT max(flow_id) FROM open_flows", [], |r| r.get(0))?;
+        Ok(max.max(open).map_or(1, |m| m as u64 + 1))
+    }
+
+    pub fn flow_exists(&self, flow_id: u64) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM flows WHERE flow_id = ?",
+                [flow_id as i64],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Every packet position of a flow, in the order the flow received them.
+    pub fn positions(&self, flow_id: u64) -> Result<Vec<Position>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM packet_chunks WHERE flow_id = ? ORDER BY chunk_id")?;
+        let mut rows = st.query(params![flow_id as i64])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            pcapidx_positions::decode_into(data, &mut out)
+                .map_err(|e| StoreError::Damaged(format!("flow {flow_id}: {e}")))?;
+        }
+        Ok(out)
+    }
+
+    /// Ids of the flows matching a user's SQL expression over the `flows` columns.
+    pub fn flow_ids_where(&self, expr: &str) -> Result<Vec<u64>> {
+        let sql = format!("SELECT flow_id FROM flows WHERE ({expr}) ORDER BY flow_id");
+        let mut st = self.conn.prepare(&sql)?;
+        let ids = st
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|v| v as u64))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids)
+    }
+
+    /// Runs a query: `visit` gets the column names first, then each row's
+    /// values. An error from `visit` stops the query and is returned as is.
+    pub fn query<E: From<StoreError>>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut visit: impl FnMut(QueryRow<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sqlite = |e: rusqlite::Error| E::from(StoreError::from(e));
+        let mut st = self.conn.prepare(sql).map_err(sqlite)?;
+        let names: Vec<String> = st.column_names().map(str::to_string).collect();
+        visit(QueryRow::Columns(&names))?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(sqlite)?;
+        let mut values = Vec::with_capacity(names.len());
+        while let Some(r) = rows.next().map_err(sqlite)? {
+            values.clear();
+            for i in 0..names.len() {
+                values.push(r.get::<_, Value>(i).map_err(sqlite)?);
+            }
+            visit(QueryRow::Values(&values))?;
+        }
+        Ok(())
+    }
+
+    /// The SQL behind `pcapidx flows`.
+    pub fn flows_sql(where_expr: Option<&str>, limit: Option<u64>) -> String {
+        let mut sql = format!("SELECT {FLOW_COLUMNS} FROM flows");
+        if let Some(w) = where_expr {
+            sql.push_str(&format!(" WHERE ({w})"));
+        }
+        sql.push_str(" ORDER BY flow_id");
+        if let Some(n) = limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        sql
+    }
+
+    /// The SQL behind `pcapidx files`.
+    pub fn files_sql() -> String {
+        format!("SELECT {FILES_LIST} FROM files ORDER BY file_id")
+    }
+}

@@ -1,0 +1,162 @@
+//! Batched writes: one transaction, prepared statements reused across rows.
+use pcapidx_capture::Interface;
+use pcapidx_flow::{FlowRecord, KeyKind};
+use rusqlite::{Connection, Transaction, params};
+
+use crate::Result;
+use crate::format::{ip_text, mac_text, tcp_flag_letters};
+use crate::read::FileRow;
+
+pub struct Batch<'a> {
+    tx: Transaction<'a>,
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn begin(conn: &'a mut Connection) -> Result<Self> {
+        Ok(Batch {
+            tx: conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+        })
+    }
+
+    /// Inserts or updates a file's row (matched by path); returns its id.
+    pub fn put_file(&self, f: &FileRow) -> Result<i64> {
+        let mut st = self.tx.prepare_cached(
+            "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
+                packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
+                status, error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, head_hash = ?4, tail_hash = ?5,
+                format = ?6, link_types = ?7, packets = ?8, flow_packets = ?9, filtered_packets = ?10,
+                undecodable_packets = ?11, first_ts_ns = ?12, last_ts_ns = ?13, status = ?14, error = ?15,
+                filters = ?16, indexed_bytes = ?17, resume_section = ?18, resume_ts_ns = ?19,
+                indexed_at_ns = ?20
+             RETURNING file_id",
+        )?;
+        let id = st.query_row(
+            params![
+                f.path,
+                f.size as i64,
+                f.mtime_ns,
+                f.head_hash.map(|h| h as i64),
+                f.tail_hash.map(|h| h as i64),
+                f.format,
+                f.link_types,
+                f.packets as i64,
+                f.flow_packets as i64,
+                f.filtered_packets as i64,
+                f.undecodable_packets as i64,
+                f.first_ts_ns,
+                f.last_ts_ns,
+                f.status.as_str(),
+                f.error,
+                f.filters,
+                f.indexed_bytes as i64,
+                f.resume_section as i64,
+                f.resume_ts_ns,
+                f.indexed_at_ns,
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(id)
+    }
+
+    /// Records a file's interfaces (indexes already stored are replaced).
+    pub fn put_interfaces(&self, file_id: i64, ifaces: &[Interface]) -> Result<()> {
+        let mut st = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO interfaces (file_id, if_index, link_type, snaplen, ts_resol,
+                ts_offset_s, section_offset, block_offset, big_endian)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        for (i, f) in ifaces.iter().enumerate() {
+            st.execute(params![
+                file_id,
+                i as i64,
+                f.link_type,
+                f.snaplen,
+                f.ts_resol,
+                f.ts_offset_s,
+                f.section_offset as i64,
+                f.block_offset as i64,
+                f.big_endian,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces a flow's row.
+    pub fn put_flow(&self, r: &FlowRecord) -> Result<()> {
+        let mut st = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO flows (flow_id, proto, src_ip, src_port, dst_ip, dst_port,
+                ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev,
+                bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        let k = &r.key;
+        let ip = k.kind != KeyKind::L2;
+        let ((src, sp), (dst, dp)) = (r.src(), r.dst());
+        let port = |p: u16| (ip && k.has_ports).then_some(p);
+        let ethertype = match k.kind {
+            KeyKind::Ip4 => 0x0800,
+            KeyKind::Ip6 => 0x86dd,
+            KeyKind::L2 => k.ethertype,
+        };
+        let tcp = ip && k.proto == 6;
+        let flags = |f: u8| tcp.then(|| tcp_flag_letters(f));
+        let vlans = k.vlans();
+        st.execute(params![
+            r.id as i64,
+            ip.then_some(k.proto),
+            ip_text(k.kind, src),
+            port(sp),
+            ip_text(k.kind, dst),
+            port(dp),
+            ethertype,
+            vlans.first(),
+            vlans.get(1),
+            r.first_ts_ns,
+            r.last_ts_ns,
+            r.packets[0] as i64,
+            r.packets[1] as i64,
+            r.bytes[0] as i64,
+            r.bytes[1] as i64,
+            flags(r.tcp_flags[0]),
+            flags(r.tcp_flags[1]),
+            r.src_mac.as_ref().map(mac_text),
+            r.dst_mac.as_ref().map(mac_text),
+            r.files,
+        ])?;
+        Ok(())
+    }
+
+    pub fn put_chunk(&self, flow_id: u64, data: &[u8]) -> Result<()> {
+        let mut st = self
+            .tx
+            .prepare_cached("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?;
+        st.execute(params![flow_id as i64, data])?;
+        Ok(())
+    }
+
+    /// Keeps (or, with `None`, forgets) the state a later run needs to continue a flow.
+    pub fn put_open_state(&self, flow_id: u64, state: Option<&[u8]>) -> Result<()> {
+        match state {
+            Some(s) => {
+                let mut st = self.tx.prepare_cached(
+                    "INSERT OR REPLACE INTO open_flows (flow_id, state) VALUES (?, ?)",
+                )?;
+                st.execute(params![flow_id as i64, s])?;
+            }
+            None => {
+                let mut st = self
+                    .tx
+                    .prepare_cached("DELETE FROM open_flows WHERE flow_id = ?")?;
+                st.execute(params![flow_id as i64])?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! Command-line interface definitions.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit status: 0 success; 1 something was not found or not done completely
+(a capture file failed or was read only in part, no flow matched); 2 usage
+or fatal error (unusable index, bad arguments).
+
+Examples:
+  pcapidx index /captures/                 index a folder (again: only what is new)
+  pcapidx flows --where \"dst_port = 443\" --format csv
+  pcapidx carve --flow-id 42 -o - | tshark -r -
+  pcapidx sql \"SELECT src_ip, sum(bytes_fwd) FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"";
+
+/// Index packet captures once, then query flows with SQL and carve sessions in milliseconds.
+#[derive(Debug, Parser)]
+#[command(name = "pcapidx", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// The index database.
+    #[arg(long, global = true, env = "PCAPIDX_DB", default_value = "pcapidx.db")]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Index capture files and folders (re-running indexes only what is new).
+    Index(IndexArgs),
+    /// List flows (sessions).
+    Flows(FlowsArgs),
+    /// List the files the index knows, with their status.
+    Files(FormatArg),
+    /// Run a read-only SQL query against the index.
+    Sql(SqlArgs),
+    /// Write synthetic captures with known content (for trying pcapidx and benchmarks).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Files are recognised by their magic number, whatever their name: pcap (either byte
+order, µs or ns) and pcapng. Folders are walked recursively. Records of all files are
+read in timestamp order, so sessions continue across rotated files.
+
+Exit status: 0 when every capture file was indexed completely (unchanged files and
+files that are not captures do not count against it); 1 when some capture file failed,
+was read only in part, or was skipped by --max-file-size, the rest being indexed;
+2 for usage errors and fatal errors.")]
+pub struct IndexArgs {
+    /// Capture files and folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Do not index packets with either endpoint in this range (repeatable).
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub ignore: Vec<pcapidx_index::IpNet>,
+
+    /// Read more ignored ranges from a file: one CIDR per line, `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+
+    /// Idle seconds after which a TCP flow ends.
+    #[arg(long, value_name = "S", default_value_t = 480.0, value_parser = parse_seconds)]
+    pub tcp_timeout: f64,
+
+    /// Idle seconds after which a UDP flow ends.
+    #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub udp_timeout: f64,
+
+    /// Idle seconds after which any other flow ends.
+    #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = parse_seconds)]
+    pub other_timeout: f64,
+
+    /// Threads to use [default: all cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Skip files larger than this (e.g. 500M, 2G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
+
+    /// Commit every N packets: less work is lost if indexing is interrupted.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub checkpoint_packets: u64,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+--where takes an SQL expression over the flows columns: flow_id, proto, src_ip, src_port,
+dst_ip, dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
+packets_rev, bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files.
+Exit status 1 when no flow matches.")]
+pub struct FlowsArgs {
+    /// SQL expression selecting flows, e.g. "proto = 6 AND dst_port = 443".
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_: Option<String>,
+
+    /// Show at most N flows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query (read-only: statements that write are refused).
+    pub query: String,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Profiles: `sample` writes a few small captures in every supported format and link
+type (what testdata/ holds); `bench` writes a rotated run of realistic traffic
+(many short DNS/ICMP flows, TCP sessions, long sessions spanning every file).")]
+pub struct GenerateArgs {
+    /// Folder to write into (created if needed).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+
+    #[arg(long, value_enum, default_value = "sample")]
+    pub profile: Profile,
+
+    /// bench: total size of the run (e.g. 1G).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub size: u64,
+
+    /// bench: size of each rotated file (e.g. 100M).
+    #[arg(long, value_name = "SIZE", default_value = "100M", value_parser = parse_size)]
+    pub file_size: u64,
+
+    /// bench: mean frame size in bytes (the small-packet mix is about 340).
+    #[arg(long, value_name = "BYTES")]
+    pub mean_frame: Option<u32>,
+
+    /// Seed for the random traffic.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Profile {
+    Sample,
+    Bench,
+}
+
+fn parse_cidr(s: &str) -> Result<pcapidx_index::IpNet, String> {
+    pcapidx_index::parse_cidr(s)
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
+/// Sizes like 1500, 64K, 500M, 2G (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(format!("{s:?}: unknown size unit (use K, M, G or T)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{s:?} is not a size"));
+    }
+    Ok((v * mult as f64) as u64)
+}

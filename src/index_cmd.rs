@@ -1,0 +1,149 @@
+//! `pcapidx index`: options, a progress bar on a terminal, per-file
+//! messages and the closing summary.
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use pcapidx_index::{Action, FileOutcome, FlowConfig, Options, Progress, Report};
+
+use crate::Outcome;
+use crate::cli::IndexArgs;
+
+fn ns(seconds: f64) -> i64 {
+    (seconds * 1e9).min(i64::MAX as f64) as i64
+}
+
+pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
+    let mut ignore = args.ignore.clone();
+    if let Some(f) = &args.ignore_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--ignore-file {}", f.display()))?;
+        ignore.extend(
+            pcapidx_index::parse_ignore_file(&text)
+                .map_err(|e| anyhow::anyhow!("--ignore-file {}: {e}", f.display()))?,
+        );
+    }
+    let opts = Options {
+        flow: FlowConfig {
+            tcp_timeout_ns: ns(args.tcp_timeout),
+            udp_timeout_ns: ns(args.udp_timeout),
+            other_timeout_ns: ns(args.other_timeout),
+            ..FlowConfig::default()
+        },
+        ignore,
+        jobs: args.jobs.unwrap_or_else(|| Options::default().jobs).max(1),
+        max_file_size: args.max_file_size,
+        checkpoint_packets: args.checkpoint_packets,
+    };
+    let progress = Progress::default();
+    let show_bar = !args.quiet && std::io::stderr().is_terminal();
+    let done = Arc::new(AtomicBool::new(false));
+    let report = std::thread::scope(|s| {
+        let bar = show_bar.then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        if let Some(bar) = &bar {
+            let bar = bar.clone();
+            let done = done.clone();
+            let p = &progress;
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    bar.set_length(p.bytes_total.load(Ordering::Relaxed));
+                    bar.set_position(p.bytes_read.load(Ordering::Relaxed));
+                    bar.set_message(format!(
+                        "files {}/{}",
+                        p.files_done.load(Ordering::Relaxed),
+                        p.files_total.load(Ordering::Relaxed)
+                    ));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            });
+        }
+        let quiet = args.quiet;
+        let mut on_file = |o: &FileOutcome| {
+            if let Some(msg) = file_message(o) {
+                let print = || eprintln!("{msg}");
+                match &bar {
+                    Some(b) => b.suspend(print),
+                    None if !quiet || o.is_failure() => print(),
+                    None => {}
+                }
+            }
+        };
+        let r = pcapidx_index::run(db, &args.paths, &opts, &progress, &mut on_file);
+        done.store(true, Ordering::Relaxed);
+        r
+    })
+    .with_context(|| format!("indexing into {}", db.display()))?;
+    if !args.quiet {
+        print_summary(&report);
+    }
+    for (path, err) in &report.walk_errors {
+        eprintln!("pcapidx: {}: {err}", path.display());
+    }
+    Ok(if report.complete() {
+        Outcome::Success
+    } else {
+        Outcome::Incomplete
+    })
+}
+
+/// One line about a file worth telling the user about.
+fn file_message(o: &FileOutcome) -> Option<String> {
+    let err = o.error.as_deref().unwrap_or("");
+    match o.action {
+        Action::Failed => Some(format!("pcapidx: {}: {err}", o.path)),
+        Action::Skipped => Some(format!("pcapidx: skipped {}: {err}", o.path)),
+        Action::Indexed | Action::Resumed if o.is_failure() => Some(format!(
+            "pcapidx: {}: {} (read only in part, {} packets kept): {err}",
+            o.path,
+            o.status.as_str(),
+            o.packets
+        )),
+        _ => None,
+    }
+}
+
+fn print_summary(r: &Report) {
+    let failed = r.files.iter().filter(|f| f.is_failure()).count();
+    println!(
+        "files:   {} indexed, {} continued, {} unchanged, {} not captures, {} failed or partial, {} skipped",
+        r.count(Action::Indexed),
+        r.count(Action::Resumed),
+        r.count(Action::Unchanged),
+        r.count(Action::NotACapture),
+        failed,
+        r.count(Action::Skipped),
+    );
+    let not_captures: Vec<&str> = r
+        .files
+        .iter()
+        .filter(|f| f.action == Action::NotACapture)
+        .map(|f| f.path.as_str())
+        .collect();
+    if !not_captures.is_empty() {
+        println!("not captures: {}", not_captures.join(", "));
+    }
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    println!("packets: {} in {} new flows", r.packets, r.flows_started);
+    println!(
+        "read:    {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} packets/s)",
+        r.bytes as f64 / 1e6,
+        secs,
+        r.bytes as f64 / 1e6 / secs,
+        r.packets as f64 / secs
+    );
+    println!("index:   {:.1} MB", r.index_bytes as f64 / 1e6);
+}

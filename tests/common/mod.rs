@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pcapidx"))
+}
+
+/// Runs pcapidx with `args` against `db`.
+pub fn pcapidx(db: &Path, args: &[&str]) -> Output {
+    let mut c = bin();
+    c.arg("--db").arg(db).args(args);
+    c.output().expect("run pcapidx")
+}
+
+/// Runs pcapidx and insists on the given exit code; returns stdout.
+pub fn pcapidx_ok(db: &Path, args: &[&str], code: i32) -> String {
+    let out = pcapidx(db, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "pcapidx {args:?}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh, empty folder for one test.
+pub fn tmpdir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let p =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("create temp dir");
+    p
+}
+
+/// Rows of a query as JSON objects (through `pcapidx sql --format jsonl`).
+pub fn sql(db: &Path, query: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let out = pcapidx_ok(db, &["sql", query, "--format", "jsonl"], 0);
+    out.lines()
+        .map(|l| match serde_json::from_str(l) {
+            Ok(serde_json::Value::Object(m)) => m,
+            other => panic!("not a JSON object: {l}: {other:?}"),
+        })
+        .collect()
+}
+
+/// The shared third-party corpus, if present.
+pub fn corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if p.join("MANIFEST.tsv").exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: ../shared/corpus is not present");
+        None
+    }
+}
+
+/// Whether an external tool (tshark, mergecap...) can be run.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: {tool} is not installed");
+    }
+    ok
+}
+
+/// A JSON value as the text a TSV cell would hold (null is empty).
+pub fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// Flow summaries in the generator's truth format (see `TruthFlow::summary`).
+pub fn flow_summaries(db: &Path) -> Vec<String> {
+    let cols = [
+        "proto",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "ethertype",
+        "vlan",
+        "first_ts_ns",
+        "last_ts_ns",
+        "packets_fwd",
+        "packets_rev",
+        "bytes_fwd",
+        "bytes_rev",
+        "tcp_flags_fwd",
+        "tcp_flags_rev",
+        "src_mac",
+        "dst_mac",
+        "files",
+    ];
+    let rows = sql(db, &format!("SELECT {} FROM flows", cols.join(", ")));
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            cols.iter()
+                .map(|c| cell(&r[*c]))
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect();
+    v.sort();
+    v
+}
