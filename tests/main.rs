@@ -2,4 +2,5 @@
 //! captures made by the project's generator, and the third-party captures in
 //! `../shared/corpus` (skipped, saying so, when that folder is absent).
 mod common;
+mod corpus;
 mod generated;

@@ -255,6 +255,21 @@ mod tests {
             &eth(snap.len() as u16, &snap),
             "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01",
         );
+        // Cisco MetaData, and NSH carrying IPv4.
+        let mut cmd = vec![1, 1, 0, 1, 0, 5, 0x08, 0x00];
+        cmd.extend_from_slice(&t);
+        check(
+            1,
+            &eth(0x8909, &cmd),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01",
+        );
+        let mut nsh = vec![0x0f, 0xc2, 0x01, 0x01, 0, 0, 0x01, 0xff];
+        nsh.extend_from_slice(&t);
+        check(
+            1,
+            &eth(0x894f, &nsh),
+            "ip4 p=6 10.0.0.1>10.0.0.2 1234>80 f=02 mac=01",
+        );
         // Spanning tree (LLC without SNAP) and ARP are layer-2 flows.
         check(1, &eth(38, &[0x42, 0x42, 0x03, 0, 0]), "l2 et=0000 mac=01");
         check(1, &eth(0x0806, &[0; 28]), "l2 et=0806 mac=01");

@@ -111,6 +111,40 @@ fn ethertype(mut et: u16, mut p: &[u8], out: &mut Decoded) {
                     _ => return l2(et, out, "PPPoE frame without IP"),
                 }
             }
+            0x8909 => {
+                // Cisco MetaData: version, length, option type, SGT, then an EtherType.
+                let Some(next) = be16(p, 6) else {
+                    return l2(et, out, "truncated Cisco MetaData header");
+                };
+                et = next;
+                p = &p[8..];
+            }
+            0x894f => {
+                // Network Service Header (RFC 8300): length in 4-byte words, then
+                // the next protocol: 1 IPv4, 2 IPv6, 3 Ethernet.
+                let (Some(&b1), Some(&next)) = (p.get(1), p.get(3)) else {
+                    return l2(et, out, "truncated NSH header");
+                };
+                let len = usize::from(b1 & 0x3f) * 4;
+                let Some(inner) = p.get(len..) else {
+                    return l2(et, out, "truncated NSH header");
+                };
+                match next {
+                    1 => return ip_or_l2(ETH_IPV4, inner, out),
+                    2 => return ip_or_l2(ETH_IPV6, inner, out),
+                    3 => {
+                        let (Some(dst), Some(src), Some(t)) =
+                            (mac(inner, 0), mac(inner, 6), be16(inner, 12))
+                        else {
+                            return l2(et, out, "truncated NSH Ethernet frame");
+                        };
+                        set_macs(out, Some(src), Some(dst));
+                        et = t;
+                        p = &inner[14..];
+                    }
+                    _ => return l2(et, out, "NSH with an unknown next protocol"),
+                }
+            }
             0x8903 => {
                 // Cisco FabricPath: FTag/TTL, then the original Ethernet frame.
                 let inner = &p[p.len().min(2)..];
