@@ -6,8 +6,11 @@ use std::path::Path;
 
 use crate::common::*;
 
-/// (path, offset) -> (ts, caplen, orig_len, reverse) of every packet pcapidx stored.
-fn stored_positions(db: &Path) -> BTreeMap<(String, u64), (i64, u64, u64, bool, i64)> {
+/// What pcapidx stored for one packet: (ts, caplen, orig_len, reverse, flow id).
+type Stored = (i64, u64, u64, bool, i64);
+
+/// (path, offset) -> what pcapidx stored, for every packet.
+fn stored_positions(db: &Path) -> BTreeMap<(String, u64), Stored> {
     sql(
         db,
         "SELECT f.path, p.offset, p.ts_ns, p.caplen, p.orig_len, p.direction, p.flow_id
@@ -76,5 +79,64 @@ fn every_sample_set_indexes_to_its_ground_truth() {
                 set.name
             );
         }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `testdata/` is exactly what the generator writes for the bundled sets.
+/// After a deliberate change to the generator, `PCAPIDX_BLESS=1 cargo test`
+/// rewrites it; review the diff (EXPECTED.tsv shows what changed).
+#[test]
+fn testdata_is_what_the_generator_writes() {
+    let fresh = tmpdir("bundled");
+    pcapidx_gen::sample::write_bundled(&fresh).unwrap();
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let bless = std::env::var_os("PCAPIDX_BLESS").is_some();
+    if bless {
+        for set in pcapidx_gen::sample::BUNDLED {
+            let _ = std::fs::remove_dir_all(testdata.join(set));
+        }
+    }
+    let mut differ = Vec::new();
+    for f in files_under(&fresh) {
+        let rel = f.strip_prefix(&fresh).unwrap();
+        let committed = testdata.join(rel);
+        let new = std::fs::read(&f).unwrap();
+        if std::fs::read(&committed).ok().as_ref() != Some(&new) {
+            if bless {
+                std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
+                std::fs::write(&committed, &new).unwrap();
+            } else {
+                differ.push(rel.display().to_string());
+            }
+        }
+    }
+    assert!(differ.is_empty(), "testdata/ differs from the generator for {differ:?}; rerun with PCAPIDX_BLESS=1 if intended");
+}
+
+/// Each bundled set indexes to the flows listed in its EXPECTED.tsv.
+#[test]
+fn testdata_indexes_to_its_expected_flows() {
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    for set in pcapidx_gen::sample::BUNDLED {
+        let dir = testdata.join(set);
+        let expected = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
+        let mut want: Vec<String> = expected.lines().skip(1).map(str::to_string).collect();
+        want.sort();
+        let db = tmpdir("testdata").join("t.db");
+        pcapidx_ok(&db, &["index", dir.to_str().unwrap(), "-q"], 0);
+        assert_eq!(flow_summaries(&db), want, "{set}");
     }
 }

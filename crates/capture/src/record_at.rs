@@ -56,7 +56,7 @@ pub fn read_record_at(
                 u32::from_le_bytes(b)
             };
             // The block holds the captured bytes plus at most 32 bytes of fixed fields and options.
-            if len < 12 || len > crate::MAX_BLOCK || (len as u64) < u64::from(caplen) + 12 {
+            if !(12..=crate::MAX_BLOCK).contains(&len) || u64::from(len) < u64::from(caplen) + 12 {
                 return Err(format!(
                     "no packet block of {caplen} captured bytes at byte {offset}"
                 ));

@@ -221,7 +221,7 @@ impl Link {
                 out.extend_from_slice(&((l3.len() + 4) as u16).to_le_bytes());
                 out.extend_from_slice(&9u16.to_le_bytes());
                 out.extend_from_slice(l3);
-                while out.len() % 4 != 0 {
+                while !out.len().is_multiple_of(4) {
                     out.push(0);
                 }
             }

@@ -57,6 +57,8 @@ impl Script {
     }
 }
 
+/// A TCP packet; the arguments are the header fields, in header order.
+#[allow(clippy::too_many_arguments)]
 fn tcp(src: Host, dst: Host, sport: u16, dport: u16, fl: u8, seq: u32, ack: u32, len: u16) -> Pkt {
     Pkt::new(
         src,
@@ -183,6 +185,7 @@ pub fn tcp_session(
 }
 
 /// A UDP request and its answer (DNS-like).
+#[allow(clippy::too_many_arguments)]
 pub fn udp_exchange(
     s: &mut Script,
     t: i64,
@@ -274,7 +277,7 @@ fn hosts() -> [Host; 8] {
 
 /// The common traffic mix: about 300 packets over 100 s. `ethernet_only`
 /// adds what only an Ethernet link can carry (ARP, VLAN-separated twins).
-pub fn mix(s: &mut Script, ethernet_only: bool) {
+pub fn mix(s: &mut Script, t0: i64, ethernet_only: bool) {
     let [c1, c2, c3, web, dns, ssh, c6, s6] = hosts();
     // A long interactive session across the whole capture.
     let ex: Vec<(u16, u32)> = (0..60)
@@ -282,7 +285,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         .collect();
     tcp_session(
         s,
-        T0,
+        t0,
         c1,
         40001,
         ssh,
@@ -294,7 +297,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         &[],
     );
     let f = s.flows.len() - 1;
-    let mut t = T0 + SEC;
+    let mut t = t0 + SEC;
     for (i, &(req, resp)) in ex.iter().enumerate() {
         let (cs, ss) = (1_000_001 + i as u32 * 500, 7_000_099 + i as u32 * 500);
         s.send(
@@ -359,7 +362,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         };
         tcp_session(
             s,
-            T0 + i64::from(i) * 7 * SEC + 300 * MS,
+            t0 + i64::from(i) * 7 * SEC + 300 * MS,
             c2,
             50100 + i,
             web,
@@ -374,7 +377,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     // Port reuse: the same four-tuple twice, a new connection after FIN.
     tcp_session(
         s,
-        T0 + 10 * SEC,
+        t0 + 10 * SEC,
         c3,
         51000,
         web,
@@ -387,7 +390,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     );
     tcp_session(
         s,
-        T0 + 12 * SEC,
+        t0 + 12 * SEC,
         c3,
         51000,
         web,
@@ -401,10 +404,10 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     // Refused connection (RST), and a session first seen at its SYN-ACK.
     let syn = tcp(c3, web, 51001, 8080, flags::SYN, 5, 0, 0);
     let f = s.flow(&syn);
-    s.send(T0 + 15 * SEC, f, false, syn);
-    s.send(T0 + 15 * SEC + MS, f, false, syn); // retransmitted SYN, same ISN
+    s.send(t0 + 15 * SEC, f, false, syn);
+    s.send(t0 + 15 * SEC + MS, f, false, syn); // retransmitted SYN, same ISN
     s.send(
-        T0 + 15 * SEC + 3 * MS,
+        t0 + 15 * SEC + 3 * MS,
         f,
         true,
         tcp(web, c3, 8080, 51001, flags::RST | flags::ACK, 0, 6, 0),
@@ -412,13 +415,13 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     // Declared by the client's SYN (the originator), which was not captured.
     let f = s.flow(&tcp(c2, web, 51002, 8443, flags::SYN, 10, 0, 0));
     s.send(
-        T0 + 16 * SEC,
+        t0 + 16 * SEC,
         f,
         true,
         tcp(web, c2, 8443, 51002, flags::SYN | flags::ACK, 700, 11, 0),
     );
     s.send(
-        T0 + 16 * SEC + 10 * MS,
+        t0 + 16 * SEC + 10 * MS,
         f,
         false,
         tcp(c2, web, 51002, 8443, flags::ACK, 11, 701, 0),
@@ -427,7 +430,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     for i in 0..12u16 {
         udp_exchange(
             s,
-            T0 + i64::from(i) * 4 * SEC + 50 * MS,
+            t0 + i64::from(i) * 4 * SEC + 50 * MS,
             c1,
             33000 + i * 7,
             dns,
@@ -439,7 +442,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     for i in 0..3u16 {
         udp_exchange(
             s,
-            T0 + i64::from(i) * 9 * SEC + 70 * MS,
+            t0 + i64::from(i) * 9 * SEC + 70 * MS,
             c6,
             34000 + i,
             s6,
@@ -449,9 +452,9 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         );
     }
     // ICMP: echo, then an error between the same hosts (same flow: keyed by addresses).
-    let f = ping(s, T0 + 20 * SEC, c1, web, 4);
+    let f = ping(s, t0 + 20 * SEC, c1, web, 4);
     s.send(
-        T0 + 26 * SEC,
+        t0 + 26 * SEC,
         f,
         true,
         Pkt::new(
@@ -464,9 +467,9 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
             },
         ),
     );
-    ping(s, T0 + 30 * SEC, c6, s6, 3);
+    ping(s, t0 + 30 * SEC, c6, s6, 3);
     // An mDNS-like flow idle longer than the UDP timeout: two flows.
-    for (t, _) in [(T0 + SEC, 0), (T0 + 75 * SEC, 1)] {
+    for (t, _) in [(t0 + SEC, 0), (t0 + 75 * SEC, 1)] {
         let p = Pkt::new(
             c2,
             Host::v4(0xfb, [224, 0, 0, 251]),
@@ -485,7 +488,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
     let f = s.flow(&gre);
     for i in 0..3 {
         s.send(
-            T0 + 40 * SEC + i * MS,
+            t0 + 40 * SEC + i * MS,
             f,
             i % 2 == 1,
             if i % 2 == 1 {
@@ -505,9 +508,9 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         },
     );
     let f = s.flow(&sctp);
-    s.send(T0 + 41 * SEC, f, false, sctp);
+    s.send(t0 + 41 * SEC, f, false, sctp);
     s.send(
-        T0 + 41 * SEC + MS,
+        t0 + 41 * SEC + MS,
         f,
         true,
         Pkt::new(
@@ -548,7 +551,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         };
         let mut p = tcp(src, dst, sp, dp, fl, 1 + i as u32, 1, 0);
         p.v6_ext = true;
-        s.send(T0 + 50 * SEC + i * MS, f, i % 2 == 1, p);
+        s.send(t0 + 50 * SEC + i * MS, f, i % 2 == 1, p);
     }
     if ethernet_only {
         // ARP: a broadcast request and a unicast reply are two layer-2 flows.
@@ -557,10 +560,10 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
         bcast.ip = web.ip;
         let req = Pkt::new(c1, bcast, Body::Arp { op: 1 });
         let f = s.flow(&req);
-        s.send(T0 + 2 * SEC, f, false, req);
+        s.send(t0 + 2 * SEC, f, false, req);
         let rep = Pkt::new(web, c1, Body::Arp { op: 2 });
         let f = s.flow(&rep);
-        s.send(T0 + 2 * SEC + MS, f, false, rep);
+        s.send(t0 + 2 * SEC + MS, f, false, rep);
         // The same UDP conversation in two VLANs: two flows.
         for v in [10u16, 20] {
             let mut p = Pkt::new(
@@ -575,7 +578,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
             p.vlans[0] = v;
             p.vlan_count = 1;
             let f = s.flow(&p);
-            s.send(T0 + 60 * SEC + i64::from(v) * MS, f, false, p);
+            s.send(t0 + 60 * SEC + i64::from(v) * MS, f, false, p);
             let mut r = Pkt::new(
                 dns,
                 c2,
@@ -587,12 +590,12 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
             );
             r.vlans[0] = v;
             r.vlan_count = 1;
-            s.send(T0 + 60 * SEC + i64::from(v) * MS + 1, f, true, r);
+            s.send(t0 + 60 * SEC + i64::from(v) * MS + 1, f, true, r);
         }
         // QinQ-tagged TCP session.
         tcp_session(
             s,
-            T0 + 62 * SEC,
+            t0 + 62 * SEC,
             c3,
             52000,
             web,
@@ -607,7 +610,7 @@ pub fn mix(s: &mut Script, ethernet_only: bool) {
 }
 
 /// IP fragments: in order, reversed, IPv4 and IPv6, with ports only in the first.
-pub fn fragments(s: &mut Script) {
+pub fn fragments(s: &mut Script, t0: i64) {
     let [c1, _, _, web, dns, _, c6, s6] = hosts();
     let mut big = Pkt::new(
         c1,
@@ -621,7 +624,7 @@ pub fn fragments(s: &mut Script) {
     big.ip_id = 0x4242;
     let f = s.flow(&big);
     s.send_fragmented(
-        T0,
+        t0,
         f,
         false,
         big,
@@ -641,7 +644,7 @@ pub fn fragments(s: &mut Script) {
     );
     back.ip_id = 0x5151;
     s.send_fragmented(
-        T0 + 5 * MS,
+        t0 + 5 * MS,
         f,
         true,
         back,
@@ -662,7 +665,7 @@ pub fn fragments(s: &mut Script) {
     big6.ip_id = 0xa5d3_3a2d;
     let f = s.flow(&big6);
     s.send_fragmented(
-        T0 + 10 * MS,
+        t0 + 10 * MS,
         f,
         false,
         big6,
@@ -674,7 +677,7 @@ pub fn fragments(s: &mut Script) {
     let mut rev6 = big6;
     rev6.ip_id = 7;
     s.send_fragmented(
-        T0 + 20 * MS,
+        t0 + 20 * MS,
         f,
         false,
         rev6,
@@ -687,7 +690,7 @@ pub fn fragments(s: &mut Script) {
     tcpf.ip_id = 99;
     let f = s.flow(&tcpf);
     s.send_fragmented(
-        T0 + 30 * MS,
+        t0 + 30 * MS,
         f,
         false,
         tcpf,
@@ -700,7 +703,7 @@ pub fn fragments(s: &mut Script) {
 
 /// pcapng with two sections of different byte order, each with two
 /// interfaces of different link types and timestamp resolutions.
-fn multi_interface(dir: &Path) -> io::Result<SampleSet> {
+fn multi_interface(dir: &Path, t0: i64) -> io::Result<SampleSet> {
     use crate::truth::{TruthFlow, TruthPacket};
     use pcapidx_capture::{CaptureWriter, WriteRecord, ns_to_ticks, ticks_to_ns};
     std::fs::create_dir_all(dir)?;
@@ -777,7 +780,7 @@ fn multi_interface(dir: &Path) -> io::Result<SampleSet> {
             (tf.src_mac, tf.dst_mac) = link.macs(p.src.mac, p.dst.mac);
             for n in 0..3i64 {
                 let ts =
-                    T0 + i64::from(section as u16) * 100 * SEC + k as i64 * 10 * SEC + n * 777_777;
+                    t0 + i64::from(section) * 100 * SEC + k as i64 * 10 * SEC + n * 777_777;
                 crate::packet::l3(p, &mut l3);
                 link.wrap(p.ethertype(), p.src.mac, p.dst.mac, &[], &l3, &mut frame);
                 let offset = w.write(&WriteRecord {
@@ -840,197 +843,170 @@ const PCAP: Container = Container::Pcap {
     nanos: false,
 };
 
-/// Writes every sample set under `dir`; returns them with their truth.
+/// The sets kept in the repository's `testdata/`.
+pub const BUNDLED: &[&str] = &[
+    "rotated",
+    "rotated-mixed",
+    "overlap",
+    "multi-interface",
+    "fragments",
+    "format-pcapng-mixed",
+    "link-radiotap",
+    "encap-qinq",
+];
+
+/// Writes every sample set under `dir` (each in its own folder, with its
+/// ground truth in `EXPECTED.tsv`); returns them with their truth.
 pub fn write_all(dir: &Path) -> io::Result<Vec<SampleSet>> {
+    write_sets(dir, |_| true)
+}
+
+/// Writes the sets of [`BUNDLED`] (what `testdata/` holds).
+pub fn write_bundled(dir: &Path) -> io::Result<Vec<SampleSet>> {
+    write_sets(dir, |name| BUNDLED.contains(&name))
+}
+
+/// The header of `EXPECTED.tsv`: the columns of [`crate::truth::TruthFlow::summary`].
+pub const EXPECTED_HEADER: &str = "proto\tsrc_ip\tsrc_port\tdst_ip\tdst_port\tethertype\tvlan\tfirst_ts_ns\tlast_ts_ns\tpackets_fwd\tpackets_rev\tbytes_fwd\tbytes_rev\ttcp_flags_fwd\ttcp_flags_rev\tsrc_mac\tdst_mac\tfiles";
+
+fn write_sets(dir: &Path, wanted: impl Fn(&str) -> bool) -> io::Result<Vec<SampleSet>> {
     let mut sets = Vec::new();
-    let mixed = |eth_only| {
+    // Each set lives in its own hour, so a folder of them indexes to distinct flows.
+    let mut hour = 0;
+    let mut next_t0 = || {
+        hour += 1;
+        T0 + hour * 3600 * SEC
+    };
+    let mixed = |t0, eth_only| {
         let mut s = Script::default();
-        mix(&mut s, eth_only);
+        mix(&mut s, t0, eth_only);
         s
     };
-    // A tcpdump -C style rotated run.
-    let mut spec = single("rotated", PCAP, eth());
-    spec.rotate_packets = Some(40);
-    sets.push(run_set(dir, "rotated", spec, mixed(true))?);
-    // A rotated run mixing containers, byte orders and resolutions, cut at 128 bytes.
-    let spec = RunSpec {
-        prefix: "mixed".into(),
-        containers: vec![
-            PCAP,
-            Container::PcapNg {
-                big_endian: true,
-                ts_resol: 9,
-                ts_offset_s: 0,
-            },
-            Container::Pcap {
-                big_endian: true,
-                nanos: true,
-            },
-            Container::PcapNg {
-                big_endian: false,
-                ts_resol: 6,
-                ts_offset_s: 0,
-            },
-            Container::PcapNgMixed { section_packets: 9 },
-        ],
-        link: eth(),
-        snaplen: Some(128),
-        rotate_packets: Some(50),
-        rotate_bytes: None,
+    let add = |sets: &mut Vec<SampleSet>, set: io::Result<SampleSet>| -> io::Result<()> {
+        let set = set?;
+        let mut text = String::from(EXPECTED_HEADER);
+        text.push('\n');
+        for l in set.truth.summaries() {
+            text.push_str(&l);
+            text.push('\n');
+        }
+        std::fs::write(dir.join(&set.name).join("EXPECTED.tsv"), text)?;
+        sets.push(set);
+        Ok(())
     };
-    sets.push(run_set(dir, "rotated-mixed", spec, mixed(true))?);
+    // A tcpdump -C style rotated run.
+    let t0 = next_t0();
+    if wanted("rotated") {
+        let mut spec = single("rotated", PCAP, eth());
+        spec.rotate_packets = Some(40);
+        add(&mut sets, run_set(dir, "rotated", spec, mixed(t0, true)))?;
+    }
+    // A rotated run mixing containers, byte orders and resolutions, cut at 128 bytes.
+    let t0 = next_t0();
+    if wanted("rotated-mixed") {
+        let spec = RunSpec {
+            prefix: "mixed".into(),
+            containers: vec![
+                PCAP,
+                Container::PcapNg { big_endian: true, ts_resol: 9, ts_offset_s: 0 },
+                Container::Pcap { big_endian: true, nanos: true },
+                Container::PcapNg { big_endian: false, ts_resol: 6, ts_offset_s: 0 },
+                Container::PcapNgMixed { section_packets: 9 },
+            ],
+            link: eth(),
+            snaplen: Some(128),
+            rotate_packets: Some(50),
+            rotate_bytes: None,
+        };
+        add(&mut sets, run_set(dir, "rotated-mixed", spec, mixed(t0, true)))?;
+    }
     // The same traffic in every container, one file each.
     for c in [
-        Container::Pcap {
-            big_endian: true,
-            nanos: false,
-        },
-        Container::Pcap {
-            big_endian: false,
-            nanos: true,
-        },
-        Container::Pcap {
-            big_endian: true,
-            nanos: true,
-        },
-        Container::PcapNg {
-            big_endian: false,
-            ts_resol: 6,
-            ts_offset_s: 0,
-        },
-        Container::PcapNg {
-            big_endian: true,
-            ts_resol: 9,
-            ts_offset_s: 0,
-        },
-        Container::PcapNg {
-            big_endian: false,
-            ts_resol: 3,
-            ts_offset_s: 86_400,
-        },
-        Container::PcapNgMixed {
-            section_packets: 25,
-        },
+        Container::Pcap { big_endian: true, nanos: false },
+        Container::Pcap { big_endian: false, nanos: true },
+        Container::Pcap { big_endian: true, nanos: true },
+        Container::PcapNg { big_endian: false, ts_resol: 6, ts_offset_s: 0 },
+        Container::PcapNg { big_endian: true, ts_resol: 9, ts_offset_s: 0 },
+        Container::PcapNg { big_endian: false, ts_resol: 3, ts_offset_s: 86_400 },
+        Container::PcapNgMixed { section_packets: 25 },
     ] {
         let name = format!("format-{}", c.name());
-        sets.push(run_set(dir, &name, single(&name, c, eth()), mixed(true))?);
+        let t0 = next_t0();
+        if wanted(&name) {
+            add(&mut sets, run_set(dir, &name, single(&name, c, eth()), mixed(t0, true)))?;
+        }
     }
     // Every link type.
     for link in Link::ALL {
         let name = format!("link-{}", link.name());
-        let eth_only = matches!(link, Link::Ethernet(_));
-        sets.push(run_set(
-            dir,
-            &name,
-            single(&name, PCAP, link),
-            mixed(eth_only),
-        )?);
+        let t0 = next_t0();
+        if wanted(&name) {
+            let eth_only = matches!(link, Link::Ethernet(_));
+            add(&mut sets, run_set(dir, &name, single(&name, PCAP, link), mixed(t0, eth_only)))?;
+        }
     }
     // Encapsulations on Ethernet.
     for (name, o) in [
-        (
-            "encap-mpls",
-            EthOpts {
-                mpls: 2,
-                ..EthOpts::default()
-            },
-        ),
-        (
-            "encap-pppoe",
-            EthOpts {
-                pppoe: true,
-                ..EthOpts::default()
-            },
-        ),
-        (
-            "encap-snap",
-            EthOpts {
-                snap: true,
-                ..EthOpts::default()
-            },
-        ),
-        (
-            "encap-qinq",
-            EthOpts {
-                qinq: true,
-                ..EthOpts::default()
-            },
-        ),
+        ("encap-mpls", EthOpts { mpls: 2, ..EthOpts::default() }),
+        ("encap-pppoe", EthOpts { pppoe: true, ..EthOpts::default() }),
+        ("encap-snap", EthOpts { snap: true, ..EthOpts::default() }),
+        ("encap-qinq", EthOpts { qinq: true, ..EthOpts::default() }),
     ] {
-        let script = mixed(o.qinq);
-        sets.push(run_set(
-            dir,
-            name,
-            single(name, PCAP, Link::Ethernet(o)),
-            script,
-        )?);
-    }
-    let mut s = Script::default();
-    fragments(&mut s);
-    sets.push(run_set(
-        dir,
-        "fragments",
-        single("fragments", PCAP, eth()),
-        s,
-    )?);
-    let mut s = Script::default();
-    fragments(&mut s);
-    sets.push(run_set(
-        dir,
-        "fragments-raw",
-        single("fragments-raw", PCAP, Link::Raw),
-        s,
-    )?);
-    let mut spec = single("snaplen", PCAP, eth());
-    // Longer than any header chain in the mix (98 bytes), shorter than most packets.
-    spec.snaplen = Some(100);
-    sets.push(run_set(dir, "snaplen", spec, mixed(true))?);
-    sets.push(multi_interface(&dir.join("multi-interface"))?);
-    // Two sensors writing the same hour: files overlap in time.
-    let mut a = Script::default();
-    let mut b = Script::default();
-    mix(&mut a, true);
-    fragments(&mut b);
-    let [c1, _, _, web, ..] = hosts();
-    tcp_session(
-        &mut b,
-        T0 + 5 * SEC,
-        c1,
-        60000,
-        web,
-        80,
-        77,
-        &[(100, 5000); 8],
-        50 * MS,
-        Close::Fin,
-        &[],
-    );
-    let mut spec_a = single("sensor-a", PCAP, eth());
-    spec_a.rotate_packets = Some(70);
-    let mut spec_b = single(
-        "sensor-b",
-        Container::PcapNg {
-            big_endian: false,
-            ts_resol: 9,
-            ts_offset_s: 0,
-        },
-        eth(),
-    );
-    spec_b.rotate_packets = Some(15);
-    let sa = run_set(dir, "overlap", spec_a, a)?;
-    let sb = run_set(dir, "overlap", spec_b, b)?;
-    let mut truth = sa.truth;
-    let base = sa.files.len();
-    for mut f in sb.truth.flows {
-        for p in &mut f.packets {
-            p.file += base;
+        let t0 = next_t0();
+        if wanted(name) {
+            add(&mut sets, run_set(dir, name, single(name, PCAP, Link::Ethernet(o)), mixed(t0, o.qinq)))?;
         }
-        truth.flows.push(f);
     }
-    sets.push(SampleSet {
-        name: "overlap".into(),
-        files: [sa.files, sb.files].concat(),
-        truth,
-    });
+    for (name, link) in [("fragments", eth()), ("fragments-raw", Link::Raw)] {
+        let t0 = next_t0();
+        if wanted(name) {
+            let mut s = Script::default();
+            fragments(&mut s, t0);
+            add(&mut sets, run_set(dir, name, single(name, PCAP, link), s))?;
+        }
+    }
+    let t0 = next_t0();
+    if wanted("snaplen") {
+        let mut spec = single("snaplen", PCAP, eth());
+        // Longer than any header chain in the mix (98 bytes), shorter than most packets.
+        spec.snaplen = Some(100);
+        add(&mut sets, run_set(dir, "snaplen", spec, mixed(t0, true)))?;
+    }
+    let t0 = next_t0();
+    if wanted("multi-interface") {
+        add(&mut sets, multi_interface(&dir.join("multi-interface"), t0))?;
+    }
+    // Two sensors writing the same hour: files overlap in time.
+    let t0 = next_t0();
+    if wanted("overlap") {
+        let mut a = Script::default();
+        let mut b = Script::default();
+        mix(&mut a, t0, true);
+        fragments(&mut b, t0);
+        let [c1, _, _, web, ..] = hosts();
+        tcp_session(&mut b, t0 + 5 * SEC, c1, 60000, web, 80, 77, &[(100, 5000); 8], 50 * MS, Close::Fin, &[]);
+        let mut spec_a = single("sensor-a", PCAP, eth());
+        spec_a.rotate_packets = Some(70);
+        let mut spec_b = single("sensor-b", Container::PcapNg { big_endian: false, ts_resol: 9, ts_offset_s: 0 }, eth());
+        spec_b.rotate_packets = Some(15);
+        let sa = run_set(dir, "overlap", spec_a, a)?;
+        let sb = run_set(dir, "overlap", spec_b, b)?;
+        let mut truth = sa.truth;
+        let base = sa.files.len();
+        for mut f in sb.truth.flows {
+            for p in &mut f.packets {
+                p.file += base;
+            }
+            truth.flows.push(f);
+        }
+        add(
+            &mut sets,
+            Ok(SampleSet {
+                name: "overlap".into(),
+                files: [sa.files, sb.files].concat(),
+                truth,
+            }),
+        )?;
+    }
     Ok(sets)
 }

@@ -182,17 +182,17 @@ unsafe impl VTabCursor for PacketsCursor<'_> {
 
     fn column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
         let Some(p) = self.rows.get(self.at) else {
-            return ctx.set_result(&rusqlite::types::Null);
+            return ctx.set_result(rusqlite::types::Null);
         };
         match i {
-            0 => ctx.set_result(&self.flow_id),
-            1 => ctx.set_result(&i64::from(p.file_id)),
-            2 => ctx.set_result(&(p.offset as i64)),
-            3 => ctx.set_result(&p.ts_ns),
-            4 => ctx.set_result(&i64::from(p.caplen)),
-            5 => ctx.set_result(&i64::from(p.orig_len)),
-            6 => ctx.set_result(&if p.reverse { "rev" } else { "fwd" }),
-            _ => ctx.set_result(&i64::from(p.iface)),
+            0 => ctx.set_result(self.flow_id),
+            1 => ctx.set_result(i64::from(p.file_id)),
+            2 => ctx.set_result(p.offset as i64),
+            3 => ctx.set_result(p.ts_ns),
+            4 => ctx.set_result(i64::from(p.caplen)),
+            5 => ctx.set_result(i64::from(p.orig_len)),
+            6 => ctx.set_result(if p.reverse { "rev" } else { "fwd" }),
+            _ => ctx.set_result(i64::from(p.iface)),
         }
     }
 
