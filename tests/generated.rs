@@ -88,7 +88,11 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
         }
     }
     out.sort();
@@ -123,7 +127,10 @@ fn testdata_is_what_the_generator_writes() {
             }
         }
     }
-    assert!(differ.is_empty(), "testdata/ differs from the generator for {differ:?}; rerun with PCAPIDX_BLESS=1 if intended");
+    assert!(
+        differ.is_empty(),
+        "testdata/ differs from the generator for {differ:?}; rerun with PCAPIDX_BLESS=1 if intended"
+    );
 }
 
 /// Each bundled set indexes to the flows listed in its EXPECTED.tsv.

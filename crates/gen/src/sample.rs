@@ -779,8 +779,7 @@ fn multi_interface(dir: &Path, t0: i64) -> io::Result<SampleSet> {
             };
             (tf.src_mac, tf.dst_mac) = link.macs(p.src.mac, p.dst.mac);
             for n in 0..3i64 {
-                let ts =
-                    t0 + i64::from(section) * 100 * SEC + k as i64 * 10 * SEC + n * 777_777;
+                let ts = t0 + i64::from(section) * 100 * SEC + k as i64 * 10 * SEC + n * 777_777;
                 crate::packet::l3(p, &mut l3);
                 link.wrap(p.ethertype(), p.src.mac, p.dst.mac, &[], &l3, &mut frame);
                 let offset = w.write(&WriteRecord {
@@ -908,9 +907,20 @@ fn write_sets(dir: &Path, wanted: impl Fn(&str) -> bool) -> io::Result<Vec<Sampl
             prefix: "mixed".into(),
             containers: vec![
                 PCAP,
-                Container::PcapNg { big_endian: true, ts_resol: 9, ts_offset_s: 0 },
-                Container::Pcap { big_endian: true, nanos: true },
-                Container::PcapNg { big_endian: false, ts_resol: 6, ts_offset_s: 0 },
+                Container::PcapNg {
+                    big_endian: true,
+                    ts_resol: 9,
+                    ts_offset_s: 0,
+                },
+                Container::Pcap {
+                    big_endian: true,
+                    nanos: true,
+                },
+                Container::PcapNg {
+                    big_endian: false,
+                    ts_resol: 6,
+                    ts_offset_s: 0,
+                },
                 Container::PcapNgMixed { section_packets: 9 },
             ],
             link: eth(),
@@ -918,22 +928,51 @@ fn write_sets(dir: &Path, wanted: impl Fn(&str) -> bool) -> io::Result<Vec<Sampl
             rotate_packets: Some(50),
             rotate_bytes: None,
         };
-        add(&mut sets, run_set(dir, "rotated-mixed", spec, mixed(t0, true)))?;
+        add(
+            &mut sets,
+            run_set(dir, "rotated-mixed", spec, mixed(t0, true)),
+        )?;
     }
     // The same traffic in every container, one file each.
     for c in [
-        Container::Pcap { big_endian: true, nanos: false },
-        Container::Pcap { big_endian: false, nanos: true },
-        Container::Pcap { big_endian: true, nanos: true },
-        Container::PcapNg { big_endian: false, ts_resol: 6, ts_offset_s: 0 },
-        Container::PcapNg { big_endian: true, ts_resol: 9, ts_offset_s: 0 },
-        Container::PcapNg { big_endian: false, ts_resol: 3, ts_offset_s: 86_400 },
-        Container::PcapNgMixed { section_packets: 25 },
+        Container::Pcap {
+            big_endian: true,
+            nanos: false,
+        },
+        Container::Pcap {
+            big_endian: false,
+            nanos: true,
+        },
+        Container::Pcap {
+            big_endian: true,
+            nanos: true,
+        },
+        Container::PcapNg {
+            big_endian: false,
+            ts_resol: 6,
+            ts_offset_s: 0,
+        },
+        Container::PcapNg {
+            big_endian: true,
+            ts_resol: 9,
+            ts_offset_s: 0,
+        },
+        Container::PcapNg {
+            big_endian: false,
+            ts_resol: 3,
+            ts_offset_s: 86_400,
+        },
+        Container::PcapNgMixed {
+            section_packets: 25,
+        },
     ] {
         let name = format!("format-{}", c.name());
         let t0 = next_t0();
         if wanted(&name) {
-            add(&mut sets, run_set(dir, &name, single(&name, c, eth()), mixed(t0, true)))?;
+            add(
+                &mut sets,
+                run_set(dir, &name, single(&name, c, eth()), mixed(t0, true)),
+            )?;
         }
     }
     // Every link type.
@@ -942,19 +981,54 @@ fn write_sets(dir: &Path, wanted: impl Fn(&str) -> bool) -> io::Result<Vec<Sampl
         let t0 = next_t0();
         if wanted(&name) {
             let eth_only = matches!(link, Link::Ethernet(_));
-            add(&mut sets, run_set(dir, &name, single(&name, PCAP, link), mixed(t0, eth_only)))?;
+            add(
+                &mut sets,
+                run_set(dir, &name, single(&name, PCAP, link), mixed(t0, eth_only)),
+            )?;
         }
     }
     // Encapsulations on Ethernet.
     for (name, o) in [
-        ("encap-mpls", EthOpts { mpls: 2, ..EthOpts::default() }),
-        ("encap-pppoe", EthOpts { pppoe: true, ..EthOpts::default() }),
-        ("encap-snap", EthOpts { snap: true, ..EthOpts::default() }),
-        ("encap-qinq", EthOpts { qinq: true, ..EthOpts::default() }),
+        (
+            "encap-mpls",
+            EthOpts {
+                mpls: 2,
+                ..EthOpts::default()
+            },
+        ),
+        (
+            "encap-pppoe",
+            EthOpts {
+                pppoe: true,
+                ..EthOpts::default()
+            },
+        ),
+        (
+            "encap-snap",
+            EthOpts {
+                snap: true,
+                ..EthOpts::default()
+            },
+        ),
+        (
+            "encap-qinq",
+            EthOpts {
+                qinq: true,
+                ..EthOpts::default()
+            },
+        ),
     ] {
         let t0 = next_t0();
         if wanted(name) {
-            add(&mut sets, run_set(dir, name, single(name, PCAP, Link::Ethernet(o)), mixed(t0, o.qinq)))?;
+            add(
+                &mut sets,
+                run_set(
+                    dir,
+                    name,
+                    single(name, PCAP, Link::Ethernet(o)),
+                    mixed(t0, o.qinq),
+                ),
+            )?;
         }
     }
     for (name, link) in [("fragments", eth()), ("fragments-raw", Link::Raw)] {
@@ -984,10 +1058,30 @@ fn write_sets(dir: &Path, wanted: impl Fn(&str) -> bool) -> io::Result<Vec<Sampl
         mix(&mut a, t0, true);
         fragments(&mut b, t0);
         let [c1, _, _, web, ..] = hosts();
-        tcp_session(&mut b, t0 + 5 * SEC, c1, 60000, web, 80, 77, &[(100, 5000); 8], 50 * MS, Close::Fin, &[]);
+        tcp_session(
+            &mut b,
+            t0 + 5 * SEC,
+            c1,
+            60000,
+            web,
+            80,
+            77,
+            &[(100, 5000); 8],
+            50 * MS,
+            Close::Fin,
+            &[],
+        );
         let mut spec_a = single("sensor-a", PCAP, eth());
         spec_a.rotate_packets = Some(70);
-        let mut spec_b = single("sensor-b", Container::PcapNg { big_endian: false, ts_resol: 9, ts_offset_s: 0 }, eth());
+        let mut spec_b = single(
+            "sensor-b",
+            Container::PcapNg {
+                big_endian: false,
+                ts_resol: 9,
+                ts_offset_s: 0,
+            },
+            eth(),
+        );
         spec_b.rotate_packets = Some(15);
         let sa = run_set(dir, "overlap", spec_a, a)?;
         let sb = run_set(dir, "overlap", spec_b, b)?;

@@ -1,0 +1,447 @@
+//! The command line's promises: incremental runs, filters, output formats,
+//! exit codes, read-only SQL, schema versions.
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+fn testdata(set: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(set)
+}
+
+fn files_of(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Everything that identifies the index's content: flows and every position.
+fn content(db: &Path) -> (Vec<String>, Vec<String>) {
+    let positions = sql(
+        db,
+        "SELECT f.path, p.offset, p.ts_ns, p.caplen, p.orig_len, p.direction, fl.src_ip, fl.dst_ip, fl.first_ts_ns
+         FROM packets p JOIN files f USING (file_id) JOIN flows fl USING (flow_id) ORDER BY f.path, p.offset",
+    )
+    .iter()
+    .map(|r| r.values().map(cell).collect::<Vec<_>>().join(" "))
+    .collect();
+    (flow_summaries(db), positions)
+}
+
+#[test]
+fn a_second_run_changes_nothing() {
+    let db = tmpdir("rerun").join("i.db");
+    let dir = testdata("rotated");
+    pcapidx_ok(&db, &["index", dir.to_str().unwrap(), "-q"], 0);
+    let before = content(&db);
+    let files_before = sql(&db, "SELECT * FROM files ORDER BY file_id");
+    let out = pcapidx_ok(&db, &["index", dir.to_str().unwrap()], 0);
+    assert!(
+        out.contains("0 indexed") && out.contains("10 unchanged"),
+        "{out}"
+    );
+    assert_eq!(content(&db), before);
+    let files_after = sql(&db, "SELECT * FROM files ORDER BY file_id");
+    let strip = |rows: &[serde_json::Map<String, serde_json::Value>]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    cell(&r["path"]),
+                    cell(&r["status"]),
+                    cell(&r["packets"])
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(&files_after), strip(&files_before));
+}
+
+#[test]
+fn sessions_continue_into_files_indexed_by_a_later_run() {
+    let dir = testdata("rotated");
+    let files = files_of(&dir);
+    let whole = tmpdir("whole").join("i.db");
+    pcapidx_ok(&whole, &["index", dir.to_str().unwrap(), "-q"], 0);
+    let split = tmpdir("split").join("i.db");
+    let first: Vec<&str> = files[..4].iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["index", "-q"];
+    args.extend(&first);
+    pcapidx_ok(&split, &args, 0);
+    pcapidx_ok(&split, &["index", dir.to_str().unwrap(), "-q"], 0);
+    assert_eq!(content(&split), content(&whole));
+    // The long session crosses from the first run's files into the second's, as one flow.
+    let longest = sql(&split, "SELECT max(files) AS n FROM flows");
+    assert!(longest[0]["n"].as_u64().unwrap() > 4);
+}
+
+#[test]
+fn frequent_commits_and_one_thread_give_the_same_index() {
+    let dir = testdata("overlap");
+    let reference = tmpdir("ref").join("i.db");
+    pcapidx_ok(
+        &reference,
+        &["index", dir.to_str().unwrap(), "-q", "--jobs", "2"],
+        0,
+    );
+    for extra in [
+        &["--jobs", "1"][..],
+        &["--checkpoint-packets", "7"],
+        &["--jobs", "3", "--checkpoint-packets", "50"],
+    ] {
+        let db = tmpdir("variant").join("i.db");
+        let mut args = vec!["index", dir.to_str().unwrap(), "-q"];
+        args.extend_from_slice(extra);
+        pcapidx_ok(&db, &args, 0);
+        assert_eq!(content(&db), content(&reference), "{extra:?}");
+    }
+}
+
+#[test]
+fn a_growing_capture_is_continued() {
+    let dir = tmpdir("growing");
+    let src = &files_of(&testdata("rotated"))[0];
+    let bytes = std::fs::read(src).unwrap();
+    let live = dir.join("live.pcap");
+    // Cut inside a record, as a capture still being written may be.
+    let cut = bytes.len() * 2 / 3 + 5;
+    std::fs::write(&live, &bytes[..cut]).unwrap();
+    let db = dir.join("i.db");
+    let out = pcapidx(&db, &["index", live.to_str().unwrap(), "-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a file read only in part is exit 1"
+    );
+    let row = &sql(&db, "SELECT status, packets, indexed_bytes FROM files")[0];
+    assert_eq!(row["status"], "partial");
+    let partial_packets = row["packets"].as_u64().unwrap();
+    assert!(partial_packets > 0 && row["indexed_bytes"].as_u64().unwrap() < cut as u64);
+    std::fs::write(&live, &bytes).unwrap();
+    let out = pcapidx_ok(&db, &["index", live.to_str().unwrap()], 0);
+    assert!(out.contains("1 continued"), "{out}");
+    let reference = dir.join("ref.db");
+    let whole = dir.join("whole.pcap");
+    std::fs::write(&whole, &bytes).unwrap();
+    pcapidx_ok(&reference, &["index", whole.to_str().unwrap(), "-q"], 0);
+    assert_eq!(flow_summaries(&db), flow_summaries(&reference));
+    let row = &sql(&db, "SELECT status, packets FROM files")[0];
+    assert_eq!(
+        (row["status"].as_str(), row["packets"].as_u64()),
+        (Some("ok"), Some(40))
+    );
+}
+
+#[test]
+fn a_file_changed_after_indexing_is_reported_not_indexed_twice() {
+    let dir = tmpdir("changed");
+    let src = &files_of(&testdata("rotated"))[1];
+    let f = dir.join("a.pcap");
+    std::fs::copy(src, &f).unwrap();
+    let db = dir.join("i.db");
+    pcapidx_ok(&db, &["index", f.to_str().unwrap(), "-q"], 0);
+    let flows = sql(&db, "SELECT count(*) AS n FROM flows")[0]["n"].as_u64();
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&f, &bytes).unwrap();
+    let out = pcapidx(&db, &["index", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("changed since it was indexed"),
+        "{out:?}"
+    );
+    assert_eq!(
+        sql(&db, "SELECT count(*) AS n FROM flows")[0]["n"].as_u64(),
+        flows
+    );
+    assert_eq!(sql(&db, "SELECT status FROM files")[0]["status"], "error");
+}
+
+#[test]
+fn ignore_filters_drop_packets_and_are_recorded() {
+    let dir = testdata("rotated");
+    let db = tmpdir("ignore").join("i.db");
+    let list = db.with_file_name("ignore.txt");
+    std::fs::write(
+        &list,
+        "# resolvers\n192.0.2.53\n2001:db8:2::/48  # v6 servers\n",
+    )
+    .unwrap();
+    pcapidx_ok(
+        &db,
+        &[
+            "index",
+            dir.to_str().unwrap(),
+            "-q",
+            "--ignore",
+            "198.51.100.0/24",
+            "--ignore-file",
+            list.to_str().unwrap(),
+        ],
+        0,
+    );
+    let leaked = sql(
+        &db,
+        "SELECT count(*) AS n FROM flows WHERE src_ip IN ('192.0.2.53', '2001:db8:2::80') OR dst_ip IN ('192.0.2.53', '2001:db8:2::80')
+         OR src_ip LIKE '198.51.100.%' OR dst_ip LIKE '198.51.100.%'",
+    );
+    assert_eq!(leaked[0]["n"].as_u64(), Some(0));
+    let rows = sql(
+        &db,
+        "SELECT sum(filtered_packets) AS f, sum(packets) AS p, sum(flow_packets + filtered_packets + undecodable_packets) AS a, min(filters) AS filters FROM files",
+    );
+    let r = &rows[0];
+    assert!(r["f"].as_u64().unwrap() > 100);
+    assert_eq!(r["a"], r["p"], "every record accounted for");
+    assert_eq!(
+        r["filters"],
+        "198.51.100.0/24,192.0.2.53/32,2001:db8:2::/48"
+    );
+}
+
+#[test]
+fn an_invalid_cidr_is_a_usage_error_before_anything_is_written() {
+    let db = tmpdir("badcidr").join("i.db");
+    let out = pcapidx(
+        &db,
+        &[
+            "index",
+            testdata("rotated").to_str().unwrap(),
+            "--ignore",
+            "10.0.0.0/33",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid CIDR"));
+    assert!(!db.exists());
+    let list = db.with_file_name("bad.txt");
+    std::fs::write(&list, "10.0.0.0/8\nnot-an-address\n").unwrap();
+    let out = pcapidx(
+        &db,
+        &[
+            "index",
+            testdata("rotated").to_str().unwrap(),
+            "--ignore-file",
+            list.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{out:?}"
+    );
+    assert!(!db.exists());
+}
+
+#[test]
+fn files_that_are_not_captures_are_listed_and_do_not_fail_the_run() {
+    let dir = tmpdir("mixed-folder");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a capture\n").unwrap();
+    std::fs::write(dir.join("sub/empty"), "").unwrap();
+    // Recognised by magic number, whatever the name.
+    std::fs::copy(
+        &files_of(&testdata("rotated"))[0],
+        dir.join("sub/capture.dmp"),
+    )
+    .unwrap();
+    let db = tmpdir("mixed-db").join("i.db");
+    let out = pcapidx_ok(&db, &["index", dir.to_str().unwrap()], 0);
+    assert!(
+        out.contains("1 indexed") && out.contains("2 not captures") && out.contains("notes.txt"),
+        "{out}"
+    );
+    let rows = sql(&db, "SELECT path, status, format FROM files ORDER BY path");
+    let got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                Path::new(r["path"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                cell(&r["status"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("notes.txt".into(), "not-a-capture".into()),
+            ("capture.dmp".into(), "ok".into()),
+            ("empty".into(), "not-a-capture".into())
+        ]
+    );
+}
+
+#[test]
+fn output_formats_are_machine_readable() {
+    let db = tmpdir("formats").join("i.db");
+    pcapidx_ok(
+        &db,
+        &["index", testdata("fragments").to_str().unwrap(), "-q"],
+        0,
+    );
+    let json = pcapidx_ok(&db, &["flows", "--format", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let flows = v.as_array().unwrap();
+    assert_eq!(flows.len(), 3);
+    for f in flows {
+        assert!(f["flow_id"].is_u64() && f["packets_fwd"].is_u64() && f["vlan"].is_null());
+        for col in [
+            "flow_id",
+            "proto",
+            "src_ip",
+            "src_port",
+            "dst_ip",
+            "dst_port",
+            "ethertype",
+            "vlan",
+            "first_ts_ns",
+            "last_ts_ns",
+            "packets_fwd",
+            "packets_rev",
+            "bytes_fwd",
+            "bytes_rev",
+            "tcp_flags_fwd",
+            "tcp_flags_rev",
+            "src_mac",
+            "dst_mac",
+            "files",
+        ] {
+            assert!(f.get(col).is_some(), "missing {col}");
+        }
+    }
+    let jsonl = pcapidx_ok(&db, &["flows", "--format", "jsonl", "--limit", "2"], 0);
+    assert_eq!(jsonl.lines().count(), 2);
+    for l in jsonl.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap()
+                .is_object()
+        );
+    }
+    let csv = pcapidx_ok(
+        &db,
+        &["flows", "--format", "csv", "--where", "proto = 6"],
+        0,
+    );
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("flow_id,proto,src_ip,src_port,dst_ip,dst_port,")
+    );
+    assert_eq!(lines.count(), 1);
+    let table = pcapidx_ok(&db, &["files"], 0);
+    assert!(table.starts_with("file_id") && table.contains("fragments_00000.pcap"));
+    let empty_json = pcapidx_ok(
+        &db,
+        &["flows", "--format", "json", "--where", "proto = 99"],
+        1,
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&empty_json).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn sql_is_read_only_and_errors_are_clear() {
+    let db = tmpdir("readonly").join("i.db");
+    pcapidx_ok(
+        &db,
+        &["index", testdata("fragments").to_str().unwrap(), "-q"],
+        0,
+    );
+    for stmt in [
+        "DROP TABLE flows",
+        "UPDATE flows SET proto = 1",
+        "DELETE FROM files",
+    ] {
+        let out = pcapidx(&db, &["sql", stmt]);
+        assert_eq!(out.status.code(), Some(2), "{stmt}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("read-only"),
+            "{stmt}: {out:?}"
+        );
+    }
+    assert_eq!(
+        sql(&db, "SELECT count(*) AS n FROM flows")[0]["n"].as_u64(),
+        Some(3)
+    );
+    let out = pcapidx(&db, &["flows", "--where", "no_such_column = 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_column"));
+    let missing = db.with_file_name("missing.db");
+    let out = pcapidx(&missing, &["flows"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pcapidx index"));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn an_index_from_a_newer_pcapidx_is_refused() {
+    let db = tmpdir("newer").join("i.db");
+    pcapidx_ok(
+        &db,
+        &["index", testdata("fragments").to_str().unwrap(), "-q"],
+        0,
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    for args in [
+        &["flows"][..],
+        &["index", testdata("fragments").to_str().unwrap()],
+    ] {
+        let out = pcapidx(&db, args);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("schema version 99") && err.contains("up to version 1"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn broken_pipe_exits_quietly() {
+    let db = tmpdir("pipe").join("i.db");
+    pcapidx_ok(
+        &db,
+        &["index", testdata("rotated").to_str().unwrap(), "-q"],
+        0,
+    );
+    let mut child = bin()
+        .arg("--db")
+        .arg(&db)
+        .args(["sql", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 200000) SELECT i FROM n", "--format", "csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 64];
+    std::io::Read::read(&mut out, &mut buf).unwrap();
+    drop(out);
+    let status = child.wait_with_output().unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        status.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
