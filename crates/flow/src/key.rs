@@ -30,56 +30,53 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a decoded packet and whether the packet was sent by side `a`.
     /// `None` for packets with nothing to key on.
+    #[inline]
     pub fn of(d: &Decoded) -> Option<(FlowKey, bool)> {
-        let mut k = FlowKey {
-            kind: KeyKind::L2,
-            proto: 0,
-            has_ports: false,
-            vlan_count: d.vlan_count.min(3),
-            vlans: d.vlans,
-            ethertype: 0,
-            a: [0; 16],
-            b: [0; 16],
-            a_port: 0,
-            b_port: 0,
-        };
-        for v in &mut k.vlans[usize::from(k.vlan_count)..] {
-            *v = 0;
-        }
-        let (src, dst, sp, dp) = match d.layer {
+        let (kind, proto, ethertype, src, dst, ports) = match d.layer {
             Layer::None => return None,
             Layer::L2 => {
-                k.ethertype = d.ethertype;
                 let mut s = [0; 16];
                 let mut t = [0; 16];
                 s[..6].copy_from_slice(&d.src_mac.unwrap_or_default());
                 t[..6].copy_from_slice(&d.dst_mac.unwrap_or_default());
-                (s, t, 0, 0)
+                (KeyKind::L2, 0, d.ethertype, s, t, None)
             }
             Layer::Ip => {
-                k.kind = if d.ip.version == 6 {
+                let kind = if d.ip.version == 6 {
                     KeyKind::Ip6
                 } else {
                     KeyKind::Ip4
                 };
-                k.proto = d.ip.proto;
-                let (sp, dp) = match d.ip.ports {
-                    Some(p) => {
-                        k.has_ports = true;
-                        p
-                    }
-                    None => (0, 0),
-                };
-                (d.ip.src, d.ip.dst, sp, dp)
+                (kind, d.ip.proto, 0, d.ip.src, d.ip.dst, d.ip.ports)
             }
         };
-        let from_a = (src, sp) <= (dst, dp);
-        if from_a {
-            (k.a, k.a_port, k.b, k.b_port) = (src, sp, dst, dp);
+        let (sp, dp) = ports.unwrap_or((0, 0));
+        // Compared as integers: one comparison instead of a byte-wise tuple compare.
+        let (s, t) = (u128::from_be_bytes(src), u128::from_be_bytes(dst));
+        let from_a = s < t || (s == t && sp <= dp);
+        let vlan_count = d.vlan_count.min(3);
+        let mut vlans = [0u16; 3];
+        vlans[..usize::from(vlan_count)].copy_from_slice(&d.vlans[..usize::from(vlan_count)]);
+        let (a, b, a_port, b_port) = if from_a {
+            (src, dst, sp, dp)
         } else {
-            (k.a, k.a_port, k.b, k.b_port) = (dst, dp, src, sp);
-        }
-        Some((k, from_a))
+            (dst, src, dp, sp)
+        };
+        Some((
+            FlowKey {
+                kind,
+                proto,
+                has_ports: ports.is_some(),
+                vlan_count,
+                vlans,
+                ethertype,
+                a,
+                b,
+                a_port,
+                b_port,
+            },
+            from_a,
+        ))
     }
 
     pub fn vlans(&self) -> &[u16] {

@@ -1,11 +1,13 @@
-//! The open-flow state blob: everything needed to continue a flow in a
-//! later run. Fixed little-endian layout behind a version byte.
+//! The open-flow state blob: what a later run needs to continue a flow and
+//! cannot read back from the flow's row — TCP sequence bases and close
+//! state, a third VLAN tag, and the files the flow is in. Varint-encoded
+//! behind a version byte: a few bytes per flow.
 use thiserror::Error;
 
 use crate::key::{FlowKey, KeyKind};
 use crate::tracker::{FlowRecord, TcpState};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StateError {
@@ -17,170 +19,201 @@ pub enum StateError {
     Invalid,
 }
 
-struct W(Vec<u8>);
-impl W {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
+/// A flow as saved in the index: its row's fields plus its state blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedFlow {
+    pub id: u64,
+    pub kind: KeyKind,
+    /// IP protocol (0 for layer-2 flows).
+    pub proto: u8,
+    /// Addresses of `src` and `dst` (IPv4 in the first 4 bytes); for a
+    /// layer-2 flow, its MAC addresses (zeros when absent).
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub ports: Option<(u16, u16)>,
+    /// EtherType of a layer-2 flow (ignored for IP flows).
+    pub ethertype: u16,
+    pub vlan: Option<u16>,
+    pub vlan_inner: Option<u16>,
+    pub first_ts_ns: i64,
+    pub last_ts_ns: i64,
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub tcp_flags: [u8; 2],
+    pub src_mac: Option<[u8; 6]>,
+    pub dst_mac: Option<[u8; 6]>,
+    pub state: Vec<u8>,
+}
+
+impl SavedFlow {
+    /// What the index keeps of a flow: its record's fields and its state.
+    pub fn from_record(rec: &FlowRecord, state: Vec<u8>) -> SavedFlow {
+        let k = &rec.key;
+        let ((src, sp), (dst, dp)) = (rec.src(), rec.dst());
+        SavedFlow {
+            id: rec.id,
+            kind: k.kind,
+            proto: k.proto,
+            src: *src,
+            dst: *dst,
+            ports: k.has_ports.then_some((sp, dp)),
+            ethertype: k.ethertype,
+            vlan: k.vlans().first().copied(),
+            vlan_inner: k.vlans().get(1).copied(),
+            first_ts_ns: rec.first_ts_ns,
+            last_ts_ns: rec.last_ts_ns,
+            packets: rec.packets,
+            bytes: rec.bytes,
+            tcp_flags: rec.tcp_flags,
+            src_mac: rec.src_mac,
+            dst_mac: rec.dst_mac,
+            state,
+        }
     }
-    fn u16(&mut self, v: u16) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
     }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
-    }
+    out.push(v as u8);
 }
 
 struct R<'a>(&'a [u8]);
+
 impl R<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], StateError> {
-        let (head, rest) = self.0.split_at_checked(N).ok_or(StateError::Truncated)?;
-        self.0 = rest;
-        head.try_into().map_err(|_| StateError::Truncated)
-    }
     fn u8(&mut self) -> Result<u8, StateError> {
-        Ok(self.take::<1>()?[0])
+        let (b, rest) = self.0.split_first().ok_or(StateError::Truncated)?;
+        self.0 = rest;
+        Ok(*b)
     }
-    fn u16(&mut self) -> Result<u16, StateError> {
-        Ok(u16::from_le_bytes(self.take()?))
+    fn var(&mut self) -> Result<u64, StateError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(StateError::Invalid)
     }
     fn u32(&mut self) -> Result<u32, StateError> {
-        Ok(u32::from_le_bytes(self.take()?))
-    }
-    fn u64(&mut self) -> Result<u64, StateError> {
-        Ok(u64::from_le_bytes(self.take()?))
+        u32::try_from(self.var()?).map_err(|_| StateError::Invalid)
     }
 }
+
+const BASE0: u8 = 1;
+const BASE1: u8 = 2;
+const FIN0: u8 = 4;
+const FIN1: u8 = 8;
+const RST: u8 = 16;
+const VLAN3: u8 = 32;
 
 pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, files: &[u32]) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(160 + 4 * files.len()));
-    w.u8(VERSION);
-    w.u64(rec.id);
-    let k = &rec.key;
-    w.u8(match k.kind {
-        KeyKind::L2 => 0,
-        KeyKind::Ip4 => 4,
-        KeyKind::Ip6 => 6,
-    });
-    w.u8(k.proto);
-    w.u8(u8::from(k.has_ports));
-    w.u8(k.vlan_count);
-    for v in k.vlans {
-        w.u16(v);
+    let mut out = Vec::with_capacity(8 + 5 * files.len());
+    out.push(VERSION);
+    let mut bits = 0;
+    for (b, bit) in tcp.base.iter().zip([BASE0, BASE1]) {
+        if b.is_some() {
+            bits |= bit;
+        }
     }
-    w.u16(k.ethertype);
-    w.bytes(&k.a);
-    w.bytes(&k.b);
-    w.u16(k.a_port);
-    w.u16(k.b_port);
-    w.u8(u8::from(rec.src_is_a));
-    w.u64(rec.first_ts_ns as u64);
-    w.u64(rec.last_ts_ns as u64);
-    for i in 0..2 {
-        w.u64(rec.packets[i]);
-        w.u64(rec.bytes[i]);
-        w.u8(rec.tcp_flags[i]);
+    for (f, bit) in tcp.fin.iter().zip([FIN0, FIN1]) {
+        if *f {
+            bits |= bit;
+        }
     }
-    for m in [rec.src_mac, rec.dst_mac] {
-        w.u8(u8::from(m.is_some()));
-        w.bytes(&m.unwrap_or_default());
+    if tcp.rst {
+        bits |= RST;
     }
-    for b in tcp.base {
-        w.u8(u8::from(b.is_some()));
-        w.u32(b.unwrap_or(0));
+    if rec.key.vlan_count > 2 {
+        bits |= VLAN3;
     }
-    w.u8(u8::from(tcp.fin[0]) | u8::from(tcp.fin[1]) << 1 | u8::from(tcp.rst) << 2);
-    w.u32(files.len() as u32);
+    out.push(bits);
+    for b in tcp.base.iter().flatten() {
+        put(&mut out, u64::from(*b));
+    }
+    if rec.key.vlan_count > 2 {
+        put(&mut out, u64::from(rec.key.vlans[2]));
+    }
+    put(&mut out, files.len() as u64);
     for f in files {
-        w.u32(*f);
+        put(&mut out, u64::from(*f));
     }
-    w.0
+    out
 }
 
-pub(crate) fn decode(b: &[u8]) -> Result<(FlowRecord, TcpState, Vec<u32>), StateError> {
-    let mut r = R(b);
+/// Rebuilds a flow from its saved row and state.
+pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), StateError> {
+    let mut r = R(&s.state);
     let v = r.u8()?;
     if v != VERSION {
         return Err(StateError::Version(v));
     }
-    let id = r.u64()?;
-    let kind = match r.u8()? {
-        0 => KeyKind::L2,
-        4 => KeyKind::Ip4,
-        6 => KeyKind::Ip6,
-        _ => return Err(StateError::Invalid),
-    };
-    let proto = r.u8()?;
-    let has_ports = r.u8()? != 0;
-    let vlan_count = r.u8()?;
-    if vlan_count > 3 {
-        return Err(StateError::Invalid);
-    }
-    let vlans = [r.u16()?, r.u16()?, r.u16()?];
-    let ethertype = r.u16()?;
-    let a = r.take::<16>()?;
-    let b2 = r.take::<16>()?;
-    let a_port = r.u16()?;
-    let b_port = r.u16()?;
-    let key = FlowKey {
-        kind,
-        proto,
-        has_ports,
-        vlan_count,
-        vlans,
-        ethertype,
-        a,
-        b: b2,
-        a_port,
-        b_port,
-    };
-    let src_is_a = r.u8()? != 0;
-    let first_ts_ns = r.u64()? as i64;
-    let last_ts_ns = r.u64()? as i64;
-    let mut packets = [0; 2];
-    let mut bytes = [0; 2];
-    let mut tcp_flags = [0; 2];
-    for i in 0..2 {
-        packets[i] = r.u64()?;
-        bytes[i] = r.u64()?;
-        tcp_flags[i] = r.u8()?;
-    }
-    let mut macs = [None; 2];
-    for m in &mut macs {
-        let present = r.u8()? != 0;
-        let v = r.take::<6>()?;
-        *m = present.then_some(v);
-    }
-    let mut tcp = TcpState::default();
-    for base in &mut tcp.base {
-        let present = r.u8()? != 0;
-        let v = r.u32()?;
-        *base = present.then_some(v);
-    }
     let bits = r.u8()?;
-    tcp.fin = [bits & 1 != 0, bits & 2 != 0];
-    tcp.rst = bits & 4 != 0;
-    let n = r.u32()? as usize;
-    if n > r.0.len() / 4 {
+    let mut tcp = TcpState::default();
+    for (b, bit) in tcp.base.iter_mut().zip([BASE0, BASE1]) {
+        if bits & bit != 0 {
+            *b = Some(r.u32()?);
+        }
+    }
+    tcp.fin = [bits & FIN0 != 0, bits & FIN1 != 0];
+    tcp.rst = bits & RST != 0;
+    let mut vlans = [0u16; 3];
+    let mut vlan_count = 0u8;
+    for v in [s.vlan, s.vlan_inner].into_iter().flatten() {
+        vlans[usize::from(vlan_count)] = v;
+        vlan_count += 1;
+    }
+    if bits & VLAN3 != 0 {
+        if vlan_count != 2 {
+            return Err(StateError::Invalid);
+        }
+        vlans[2] = u16::try_from(r.var()?).map_err(|_| StateError::Invalid)?;
+        vlan_count = 3;
+    }
+    let n = r.var()? as usize;
+    if n > r.0.len() {
         return Err(StateError::Truncated);
     }
     let files = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+    let (sp, dp) = s.ports.unwrap_or((0, 0));
+    let (a_src, b_src) = (u128::from_be_bytes(s.src), u128::from_be_bytes(s.dst));
+    let src_is_a = a_src < b_src || (a_src == b_src && sp <= dp);
+    let (a, b, a_port, b_port) = if src_is_a {
+        (s.src, s.dst, sp, dp)
+    } else {
+        (s.dst, s.src, dp, sp)
+    };
+    let key = FlowKey {
+        kind: s.kind,
+        proto: if s.kind == KeyKind::L2 { 0 } else { s.proto },
+        has_ports: s.ports.is_some(),
+        vlan_count,
+        vlans,
+        ethertype: if s.kind == KeyKind::L2 {
+            s.ethertype
+        } else {
+            0
+        },
+        a,
+        b,
+        a_port,
+        b_port,
+    };
     let rec = FlowRecord {
-        id,
+        id: s.id,
         key,
         src_is_a,
-        first_ts_ns,
-        last_ts_ns,
-        packets,
-        bytes,
-        tcp_flags,
-        src_mac: macs[0],
-        dst_mac: macs[1],
+        first_ts_ns: s.first_ts_ns,
+        last_ts_ns: s.last_ts_ns,
+        packets: s.packets,
+        bytes: s.bytes,
+        tcp_flags: s.tcp_flags,
+        src_mac: s.src_mac,
+        dst_mac: s.dst_mac,
         files: files.len() as u32,
     };
     Ok((rec, tcp, files))

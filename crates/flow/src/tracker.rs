@@ -30,7 +30,7 @@ impl Default for Config {
             tcp_timeout_ns: 480 * SECOND,
             udp_timeout_ns: 60 * SECOND,
             other_timeout_ns: 60 * SECOND,
-            chunk_bytes: 4096,
+            chunk_bytes: 2048,
             idle_flush_ns: 5 * SECOND,
             // Linux's default IP reassembly timeout (ipfrag_time).
             frag_hold_ns: 30 * SECOND,
@@ -48,6 +48,8 @@ pub struct PacketIn<'a> {
     pub orig_len: u32,
     pub iface: u32,
     pub d: &'a Decoded,
+    /// `FlowKey::of(d)`, computed ahead (it can be, in parallel).
+    pub key: Option<(FlowKey, bool)>,
 }
 
 /// A packet held while its datagram's first fragment is awaited.
@@ -83,6 +85,7 @@ impl Held {
             orig_len: self.orig_len,
             iface: self.iface,
             d: &self.d,
+            key: FlowKey::of(&self.d),
         }
     }
 }
@@ -274,9 +277,9 @@ impl Tracker {
         }
     }
 
-    /// Continues a flow saved by an earlier run (from its open-state blob).
-    pub fn restore(&mut self, blob: &[u8]) -> Result<(), StateError> {
-        let (rec, tcp, files) = state::decode(blob)?;
+    /// Continues a flow saved by an earlier run.
+    pub fn restore(&mut self, saved: &state::SavedFlow) -> Result<(), StateError> {
+        let (rec, tcp, files) = state::decode(saved)?;
         self.next_id = self.next_id.max(rec.id + 1);
         let key = rec.key;
         let deadline = rec.last_ts_ns.saturating_add(self.timeout(&key));
@@ -303,7 +306,7 @@ impl Tracker {
             self.expire(sink);
         }
         let d = p.d;
-        let Some((key, from_a)) = FlowKey::of(d) else {
+        let Some((key, from_a)) = p.key else {
             return false;
         };
         if d.layer == Layer::Ip {
@@ -478,8 +481,9 @@ impl Tracker {
     /// Fragments whose first fragment never came form a flow without ports.
     fn release_held(&mut self, k: FragKey, sink: &mut impl FlowSink) {
         for h in self.held.remove(&k).unwrap_or_default() {
-            if let Some((key, from_a)) = FlowKey::of(&h.d) {
-                self.add(key, from_a, &h.packet(), sink);
+            let p = h.packet();
+            if let Some((key, from_a)) = p.key {
+                self.add(key, from_a, &p, sink);
             }
         }
     }
@@ -658,6 +662,7 @@ mod tests {
             orig_len: 60,
             iface: 0,
             d,
+            key: FlowKey::of(d),
         };
         t.push(&p, sink);
     }
@@ -837,14 +842,16 @@ mod tests {
         );
     }
 
-    /// Keeps the open-state blobs a checkpoint hands over.
-    struct Grab<'a>(&'a mut Vec<Vec<u8>>, &'a mut Rec);
+    /// Keeps what the index would keep of the flows a checkpoint hands over.
+    struct Grab<'a>(&'a mut Vec<state::SavedFlow>, &'a mut Rec);
     impl FlowSink for Grab<'_> {
         fn chunk(&mut self, id: u64, data: Vec<u8>) {
             self.1.chunk(id, data);
         }
         fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, saved: bool) {
-            self.0.extend(open.clone());
+            if let Some(b) = &open {
+                self.0.push(state::SavedFlow::from_record(rec, b.clone()));
+            }
             self.1.flow(rec, open, saved);
         }
     }
@@ -900,16 +907,26 @@ mod tests {
             orig_len: 70,
             iface: 0,
             d: &d,
+            key: FlowKey::of(&d),
         };
         let mut rec = Rec::default();
         t.push(&p, &mut rec);
         let f = t.flows.values().next().unwrap();
         let blob = state::encode(&f.rec, &f.tcp, &f.files);
-        let (r2, tcp2, files2) = state::decode(&blob).unwrap();
+        let saved = state::SavedFlow::from_record(&f.rec, blob.clone());
+        let (r2, tcp2, files2) = state::decode(&saved).unwrap();
         assert_eq!((&r2, &tcp2, &files2), (&f.rec, &f.tcp, &f.files));
         for n in 0..blob.len() {
-            assert!(state::decode(&blob[..n]).is_err());
+            let cut = state::SavedFlow {
+                state: blob[..n].to_vec(),
+                ..saved.clone()
+            };
+            assert!(state::decode(&cut).is_err());
         }
-        assert_eq!(state::decode(&[9]), Err(StateError::Version(9)));
+        let bad = state::SavedFlow {
+            state: vec![9],
+            ..saved
+        };
+        assert_eq!(state::decode(&bad), Err(StateError::Version(9)));
     }
 }

@@ -210,6 +210,16 @@ impl Merger {
                 }
                 continue;
             };
+            // Records keep coming from this file while they still sort before
+            // every other head and every unopened file: for rotated files that
+            // do not overlap, the heap is touched only when a file ends.
+            let limit = match (self.heads.peek(), self.pending.front()) {
+                (Some(Reverse(h)), Some(&p)) => Some((*h).min(self.key_of_pending(p))),
+                (Some(Reverse(h)), None) => Some(*h),
+                (None, Some(&p)) => Some(self.key_of_pending(p)),
+                (None, None) => None,
+            };
+            let first_ts = self.sources[slot as usize].first_ts;
             let Some(cur) = self.cursors[slot as usize].as_mut() else {
                 continue;
             };
@@ -222,20 +232,23 @@ impl Merger {
                     i
                 }
             };
-            batch.items.push(Item::Record {
-                slot,
-                chunk: chunk_idx,
-                meta: cur.chunk.records[cur.idx],
-            });
-            records += 1;
-            cur.idx += 1;
-            if let Some(m) = cur.chunk.records.get(cur.idx) {
-                let key = (
-                    m.ts_ns,
-                    self.sources[slot as usize].first_ts,
-                    m.offset,
+            let mut next_key = None;
+            while let Some(m) = cur.chunk.records.get(cur.idx) {
+                let key = (m.ts_ns, first_ts, m.offset, slot);
+                if records > 0 && (limit.is_some_and(|l| key > l) || records >= self.batch_records)
+                {
+                    next_key = Some(key);
+                    break;
+                }
+                batch.items.push(Item::Record {
                     slot,
-                );
+                    chunk: chunk_idx,
+                    meta: *m,
+                });
+                records += 1;
+                cur.idx += 1;
+            }
+            if let Some(key) = next_key {
                 self.heads.push(Reverse(key));
                 continue;
             }

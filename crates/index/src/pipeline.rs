@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pcapidx_capture::{Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
-use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Tracker};
+use pcapidx_flow::{FlowKey, FlowRecord, FlowSink, PacketIn, Tracker};
 use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
 
 use crate::filter::IgnoreFilter;
@@ -21,14 +21,19 @@ use crate::plan::{Plan, plan};
 use crate::{Action, FileOutcome, IndexError, Options, Progress, Report, walk};
 
 /// Records per batch handed between stages.
-const BATCH_RECORDS: usize = 8192;
+const BATCH_RECORDS: usize = 1024;
+/// Writes handed to the writer at a time.
+const WRITES_PER_HANDOVER: usize = 4096;
 
 /// A decoded batch item, in processing order.
 enum DItem {
+    /// `key` is the flow key (None: nothing to key on); `dropped`: an ignore filter matched.
     Record {
         slot: u32,
         meta: RecordMeta,
         d: Decoded,
+        key: Option<(FlowKey, bool)>,
+        dropped: bool,
     },
     Interfaces {
         slot: u32,
@@ -41,7 +46,8 @@ enum DItem {
     },
 }
 
-fn decode_batch(b: RawBatch) -> Vec<DItem> {
+/// Decodes a batch and keys its packets: the parallel part of the work.
+fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
     let RawBatch { chunks, items } = b;
     items
         .into_iter()
@@ -51,7 +57,15 @@ fn decode_batch(b: RawBatch) -> Vec<DItem> {
                 if let Some(c) = chunks.get(chunk as usize) {
                     decode(meta.link_type, c.data(&meta), &mut d);
                 }
-                DItem::Record { slot, meta, d }
+                let dropped = d.layer == Layer::Ip && filter.drops(&d.ip);
+                let key = if dropped { None } else { FlowKey::of(&d) };
+                DItem::Record {
+                    slot,
+                    meta,
+                    d,
+                    key,
+                    dropped,
+                }
             }
             Item::Interfaces { slot, ifaces } => DItem::Interfaces { slot, ifaces },
             Item::End { slot, end, resume } => DItem::End { slot, end, resume },
@@ -77,9 +91,78 @@ impl FlowSink for Writes<'_> {
     }
 }
 
-/// Applies one commit's writes in one transaction.
-fn apply(store: &mut Store, writes: Vec<Write>) -> Result<(), StoreError> {
-    let b = store.batch()?;
+/// Where the flow tracker's writes go: applied inside the open transaction
+/// as they come, made durable by `commit`.
+trait Writer {
+    fn write(&mut self, w: Vec<Write>) -> Result<(), IndexError>;
+    fn commit(&mut self) -> Result<(), IndexError>;
+}
+
+/// One thread: writes wait in memory and are applied at the commit.
+struct Inline<'s> {
+    store: &'s mut Store,
+    pending: Vec<Write>,
+}
+
+impl Writer for Inline<'_> {
+    fn write(&mut self, mut w: Vec<Write>) -> Result<(), IndexError> {
+        self.pending.append(&mut w);
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), IndexError> {
+        let mut b = self.store.batch()?;
+        apply(&mut b, std::mem::take(&mut self.pending))?;
+        b.commit()?;
+        Ok(())
+    }
+}
+
+enum ToWriter {
+    Write(Vec<Write>),
+    Commit,
+}
+
+/// A writer thread: writes are applied while the tracker goes on.
+struct Threaded(std::sync::mpsc::SyncSender<ToWriter>);
+
+impl Writer for Threaded {
+    fn write(&mut self, w: Vec<Write>) -> Result<(), IndexError> {
+        self.0.send(ToWriter::Write(w)).map_err(|_| stopped())
+    }
+    fn commit(&mut self) -> Result<(), IndexError> {
+        self.0.send(ToWriter::Commit).map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> IndexError {
+    IndexError::Input("the index writer stopped".into())
+}
+
+/// The writer thread's loop; returns the store when the tracker is done.
+fn writer_loop(store: Store, rx: std::sync::mpsc::Receiver<ToWriter>) -> Result<Store, StoreError> {
+    let mut batch = None;
+    for msg in rx {
+        match msg {
+            ToWriter::Write(w) => {
+                let b = match &mut batch {
+                    Some(b) => b,
+                    None => batch.insert(store.batch()?),
+                };
+                apply(b, w)?;
+            }
+            ToWriter::Commit => {
+                if let Some(b) = batch.take() {
+                    b.commit()?;
+                }
+            }
+        }
+    }
+    drop(batch);
+    Ok(store)
+}
+
+/// Applies writes inside an open transaction.
+fn apply(b: &mut pcapidx_store::Batch, writes: Vec<Write>) -> Result<(), StoreError> {
     for w in writes {
         match w {
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
@@ -95,7 +178,7 @@ fn apply(store: &mut Store, writes: Vec<Write>) -> Result<(), StoreError> {
             }
         }
     }
-    b.commit()
+    Ok(())
 }
 
 fn now_ns() -> i64 {
@@ -184,12 +267,18 @@ impl Indexer<'_> {
         &mut self,
         items: Vec<DItem>,
         on_file: &mut dyn FnMut(&FileOutcome),
-        commit: &mut dyn FnMut(Vec<Write>) -> Result<(), IndexError>,
+        out: &mut dyn Writer,
     ) -> Result<(), IndexError> {
         let mut n = 0;
-        for item in items {
+        for item in &items {
             match item {
-                DItem::Record { slot, meta, d } => {
+                &DItem::Record {
+                    slot,
+                    meta,
+                    ref d,
+                    key,
+                    dropped,
+                } => {
                     let Some(f) = self.files.get_mut(slot as usize) else {
                         continue;
                     };
@@ -202,7 +291,7 @@ impl Indexer<'_> {
                         Some(f.row.last_ts_ns.map_or(meta.ts_ns, |t| t.max(meta.ts_ns)));
                     f.last = Some(meta);
                     f.touched = true;
-                    if d.layer == Layer::Ip && self.filter.drops(&d.ip) {
+                    if dropped {
                         f.row.filtered_packets += 1;
                     } else {
                         let p = PacketIn {
@@ -212,7 +301,8 @@ impl Indexer<'_> {
                             caplen: meta.caplen,
                             orig_len: meta.orig_len,
                             iface: meta.iface,
-                            d: &d,
+                            d,
+                            key,
                         };
                         if self.tracker.push(&p, &mut Writes(&mut self.writes)) {
                             f.row.flow_packets += 1;
@@ -222,25 +312,25 @@ impl Indexer<'_> {
                     }
                     self.since_commit += 1;
                     if self.since_commit >= self.commit_every {
-                        commit(self.checkpoint())?;
+                        self.checkpoint(out)?;
                     }
                 }
                 DItem::Interfaces { slot, ifaces } => {
-                    if let Some(f) = self.files.get_mut(slot as usize) {
-                        f.ifaces = ifaces;
+                    if let Some(f) = self.files.get_mut(*slot as usize) {
+                        f.ifaces.clone_from(ifaces);
                         f.touched = true;
                     }
                 }
                 DItem::End { slot, end, resume } => {
-                    let Some(f) = self.files.get_mut(slot as usize) else {
+                    let Some(f) = self.files.get_mut(*slot as usize) else {
                         continue;
                     };
                     let (status, error) = match end {
                         End::Clean => (FileStatus::Ok, None),
                         End::Damaged(e) => (FileStatus::Partial, Some(e.to_string())),
-                        End::Failed(e) => (FileStatus::Error, Some(e)),
+                        End::Failed(e) => (FileStatus::Error, Some(e.clone())),
                     };
-                    f.end = Some((status, error.clone(), resume));
+                    f.end = Some((status, error.clone(), *resume));
                     f.touched = true;
                     self.progress.files_done.fetch_add(1, Ordering::Relaxed);
                     on_file(&FileOutcome {
@@ -255,11 +345,14 @@ impl Indexer<'_> {
         }
         self.packets += n;
         self.progress.packets.fetch_add(n, Ordering::Relaxed);
+        if self.writes.len() >= WRITES_PER_HANDOVER {
+            out.write(std::mem::take(&mut self.writes))?;
+        }
         Ok(())
     }
 
-    /// Everything a commit needs: flow changes and the rows of touched files.
-    fn checkpoint(&mut self) -> Vec<Write> {
+    /// Commits: flow changes and the rows of touched files, then a commit.
+    fn checkpoint(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
         self.tracker.checkpoint(&mut Writes(&mut self.writes));
         for f in self.files.iter_mut().filter(|f| f.touched) {
             let (row, ifaces) = f.row_now(&self.filters_text);
@@ -267,12 +360,13 @@ impl Indexer<'_> {
             f.touched = false;
         }
         self.since_commit = 0;
-        std::mem::take(&mut self.writes)
+        out.write(std::mem::take(&mut self.writes))?;
+        out.commit()
     }
 
-    fn finish(&mut self) -> Vec<Write> {
+    fn finish(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
         self.tracker.finish(&mut Writes(&mut self.writes));
-        self.checkpoint()
+        self.checkpoint(out)
     }
 }
 
@@ -285,7 +379,7 @@ pub(crate) fn run(
     on_file: &mut dyn FnMut(&FileOutcome),
 ) -> Result<Report, IndexError> {
     let started = Instant::now();
-    let mut store = Store::open(db)?;
+    let store = Store::open(db)?;
     let (paths, problems) = walk::files(inputs, exclude)?;
     let mut report = Report {
         walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
@@ -305,7 +399,7 @@ pub(crate) fn run(
     let mut sources = Vec::new();
     let mut outcomes = Vec::new();
     {
-        let b = store.batch()?;
+        let mut b = store.batch()?;
         for p in plans {
             match p {
                 Plan::Leave { row, touched } => {
@@ -369,9 +463,9 @@ pub(crate) fn run(
     report.files = outcomes;
 
     let mut tracker = Tracker::new(opts.flow, store.next_flow_id()?);
-    for state in store.open_states()? {
+    for saved in store.open_flows()? {
         tracker
-            .restore(&state)
+            .restore(&saved)
             .map_err(|e| StoreError::Damaged(format!("open flow state: {e}")))?;
     }
     let filter = IgnoreFilter::new(&opts.ignore);
@@ -413,27 +507,35 @@ fn sequential(
     indexer: &mut Indexer,
     on_file: &mut dyn FnMut(&FileOutcome),
 ) -> Result<Store, IndexError> {
-    let mut commit = |w: Vec<Write>| apply(&mut store, w).map_err(IndexError::from);
+    let mut out = Inline {
+        store: &mut store,
+        pending: Vec::new(),
+    };
     while let Some(batch) = merger.next_batch() {
-        indexer.consume(decode_batch(batch), on_file, &mut commit)?;
+        indexer.consume(decode_batch(batch, &indexer.filter), on_file, &mut out)?;
     }
-    commit(indexer.finish())?;
+    indexer.finish(&mut out)?;
     Ok(store)
 }
 
+/// The stages on their own threads: a reader (merging the files), decoders,
+/// the flow tracker (this thread) and a writer, joined by bounded channels.
 fn parallel(
-    mut store: Store,
+    store: Store,
     mut merger: Merger,
     indexer: &mut Indexer,
     on_file: &mut dyn FnMut(&FileOutcome),
     jobs: usize,
 ) -> Result<Store, IndexError> {
     let decoders = (jobs - 1).max(1);
+    let filter = indexer.filter.clone();
+    let filter = &filter;
     std::thread::scope(|s| {
         let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders + 2);
         let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(2 * decoders + 2);
-        let (w_tx, w_rx) = sync_channel::<Vec<Write>>(2);
-        s.spawn(move || {
+        let (w_tx, w_rx) = sync_channel::<ToWriter>(4);
+        let spawn = |name: &str| std::thread::Builder::new().name(format!("pcapidx-{name}"));
+        spawn("reader").spawn_scoped(s, move || {
             let mut seq = 0;
             while let Some(b) = merger.next_batch() {
                 if raw_tx.send((seq, b)).is_err() {
@@ -441,35 +543,28 @@ fn parallel(
                 }
                 seq += 1;
             }
-        });
+        })?;
         let raw_rx = Arc::new(Mutex::new(raw_rx));
         for _ in 0..decoders {
             let rx = raw_rx.clone();
             let tx = dec_tx.clone();
-            s.spawn(move || {
+            spawn("decode").spawn_scoped(s, move || {
                 loop {
                     let msg = match rx.lock() {
                         Ok(g) => g.recv(),
                         Err(_) => break,
                     };
                     let Ok((seq, b)) = msg else { break };
-                    if tx.send((seq, decode_batch(b))).is_err() {
+                    if tx.send((seq, decode_batch(b, filter))).is_err() {
                         break;
                     }
                 }
-            });
+            })?;
         }
         drop(dec_tx);
-        let writer = s.spawn(move || -> Result<Store, StoreError> {
-            for w in w_rx {
-                apply(&mut store, w)?;
-            }
-            Ok(store)
-        });
-        let mut send = |w: Vec<Write>| {
-            w_tx.send(w)
-                .map_err(|_| IndexError::Input("the index writer stopped".into()))
-        };
+        let writer = spawn("writer").spawn_scoped(s, move || writer_loop(store, w_rx))?;
+        let mut out = Threaded(w_tx);
+        // Batches come back from the decoders in any order: put them back in sequence.
         let mut stash = BTreeMap::new();
         let mut next = 0;
         let mut result = Ok(());
@@ -477,16 +572,16 @@ fn parallel(
             stash.insert(seq, items);
             while let Some(items) = stash.remove(&next) {
                 next += 1;
-                if let Err(e) = indexer.consume(items, on_file, &mut send) {
+                if let Err(e) = indexer.consume(items, on_file, &mut out) {
                     result = Err(e);
                     break 'outer;
                 }
             }
         }
         if result.is_ok() {
-            result = send(indexer.finish());
+            result = indexer.finish(&mut out);
         }
-        drop(w_tx);
+        drop(out);
         // The writer's own error explains a failed send best.
         let store = writer
             .join()

@@ -29,6 +29,35 @@ pub fn tcp_flag_letters(flags: u8) -> String {
         .collect()
 }
 
+/// The inverse of [`ip_text`].
+pub fn parse_ip(text: &str) -> Option<(KeyKind, [u8; 16])> {
+    match text.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) => {
+            let mut v = [0u8; 16];
+            v[..4].copy_from_slice(&a.octets());
+            Some((KeyKind::Ip4, v))
+        }
+        std::net::IpAddr::V6(a) => Some((KeyKind::Ip6, a.octets())),
+    }
+}
+
+/// The inverse of [`mac_text`].
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut m {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+/// The inverse of [`tcp_flag_letters`].
+pub fn tcp_flags_from_letters(text: &str) -> u8 {
+    text.chars()
+        .filter_map(|c| b"FSRPAUEC".iter().position(|l| char::from(*l) == c))
+        .fold(0, |acc, i| acc | 1 << i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

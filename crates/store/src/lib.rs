@@ -132,9 +132,9 @@ impl Store {
         &self.path
     }
 
-    /// Starts a batch of writes (one transaction).
-    pub fn batch(&mut self) -> Result<Batch<'_>> {
-        Batch::begin(&mut self.conn)
+    /// Starts a batch of writes (one transaction; one at a time).
+    pub fn batch(&self) -> Result<Batch<'_>> {
+        Batch::begin(&self.conn)
     }
 
     /// Size on disk of the database and its WAL.

@@ -1,9 +1,11 @@
 //! Typed reads, and the query entry points the command line uses.
 use pcapidx_capture::Interface;
+use pcapidx_flow::{KeyKind, SavedFlow};
 use pcapidx_positions::Position;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
+use crate::format::{parse_ip, parse_mac, tcp_flags_from_letters};
 use crate::{Result, Store, StoreError};
 
 /// What a query visitor is given: the column names once, then each row.
@@ -151,6 +153,73 @@ pub const FLOW_COLUMNS: &str =
 const FILES_LIST: &str = "file_id, path, size, format, link_types, packets, flow_packets,
     filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters";
 
+/// A row of `open_flows` joined with `flows`, back into the tracker's terms.
+fn saved_flow(r: &Row) -> Result<SavedFlow> {
+    let id: i64 = r.get(0)?;
+    let bad = |what: &str| StoreError::Damaged(format!("open flow {id}: {what}"));
+    let proto: Option<i64> = r.get(1)?;
+    let mac = |i: usize| -> Result<Option<[u8; 6]>> {
+        match r.get::<_, Option<String>>(i)? {
+            None => Ok(None),
+            Some(t) => parse_mac(&t)
+                .map(Some)
+                .ok_or_else(|| bad("bad MAC address")),
+        }
+    };
+    let (src_mac, dst_mac) = (mac(17)?, mac(18)?);
+    let (kind, src, dst) = match proto {
+        None => {
+            // A layer-2 flow is keyed by its MAC addresses.
+            let widen = |m: Option<[u8; 6]>| {
+                let mut v = [0u8; 16];
+                v[..6].copy_from_slice(&m.unwrap_or_default());
+                v
+            };
+            (KeyKind::L2, widen(src_mac), widen(dst_mac))
+        }
+        Some(_) => {
+            let ip = |i: usize| -> Result<(KeyKind, [u8; 16])> {
+                let t: String = r
+                    .get::<_, Option<String>>(i)?
+                    .ok_or_else(|| bad("no address"))?;
+                parse_ip(&t).ok_or_else(|| bad("bad address"))
+            };
+            let ((kind, s), (_, d)) = (ip(2)?, ip(4)?);
+            (kind, s, d)
+        }
+    };
+    let port =
+        |i: usize| -> Result<Option<u16>> { Ok(r.get::<_, Option<i64>>(i)?.map(|p| p as u16)) };
+    let ports = match (port(3)?, port(5)?) {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    let flags = |i: usize| -> Result<u8> {
+        Ok(r.get::<_, Option<String>>(i)?
+            .map_or(0, |t| tcp_flags_from_letters(&t)))
+    };
+    let u = |i: usize| -> Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
+    Ok(SavedFlow {
+        id: id as u64,
+        kind,
+        proto: proto.unwrap_or(0) as u8,
+        src,
+        dst,
+        ports,
+        ethertype: r.get::<_, i64>(6)? as u16,
+        vlan: r.get::<_, Option<i64>>(7)?.map(|v| v as u16),
+        vlan_inner: r.get::<_, Option<i64>>(8)?.map(|v| v as u16),
+        first_ts_ns: r.get(9)?,
+        last_ts_ns: r.get(10)?,
+        packets: [u(11)?, u(12)?],
+        bytes: [u(13)?, u(14)?],
+        tcp_flags: [flags(15)?, flags(16)?],
+        src_mac,
+        dst_mac,
+        state: r.get(19)?,
+    })
+}
+
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?");
@@ -192,15 +261,20 @@ impl Store {
         Ok(rows)
     }
 
-    /// State blobs of the flows a new run may continue.
-    pub fn open_states(&self) -> Result<Vec<Vec<u8>>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT state FROM open_flows ORDER BY flow_id")?;
-        let rows = st
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+    /// The flows a new run may continue: their rows and saved state.
+    pub fn open_flows(&self) -> Result<Vec<SavedFlow>> {
+        let mut st = self.conn.prepare(
+            "SELECT f.flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype, vlan, vlan_inner,
+                first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
+                tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, o.state
+             FROM open_flows o JOIN flows f USING (flow_id) ORDER BY f.flow_id",
+        )?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(saved_flow(r)?);
+        }
+        Ok(out)
     }
 
     /// The next unused flow id.

@@ -1,38 +1,80 @@
 //! Batched writes: one transaction, prepared statements reused across rows.
 use pcapidx_capture::Interface;
 use pcapidx_flow::{FlowRecord, KeyKind};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, Statement, params};
 
 use crate::Result;
 use crate::format::{ip_text, mac_text, tcp_flag_letters};
 use crate::read::FileRow;
 
+/// One transaction of writes. Its statements are prepared once and reused
+/// for every row. Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'a> {
-    tx: Transaction<'a>,
+    conn: &'a Connection,
+    file: Statement<'a>,
+    iface: Statement<'a>,
+    flow: Statement<'a>,
+    chunk: Statement<'a>,
+    open_put: Statement<'a>,
+    open_del: Statement<'a>,
+    done: bool,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn begin(conn: &'a mut Connection) -> Result<Self> {
-        Ok(Batch {
-            tx: conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
-        })
+    pub(crate) fn begin(conn: &'a Connection) -> Result<Self> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let prepare = || -> rusqlite::Result<Batch<'a>> {
+            Ok(Batch {
+                conn,
+                file: conn.prepare(
+                    "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
+                        packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
+                        status, error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+                     ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, head_hash = ?4, tail_hash = ?5,
+                        format = ?6, link_types = ?7, packets = ?8, flow_packets = ?9, filtered_packets = ?10,
+                        undecodable_packets = ?11, first_ts_ns = ?12, last_ts_ns = ?13, status = ?14, error = ?15,
+                        filters = ?16, indexed_bytes = ?17, resume_section = ?18, resume_ts_ns = ?19,
+                        indexed_at_ns = ?20
+                     RETURNING file_id",
+                )?,
+                iface: conn.prepare(
+                    "INSERT OR REPLACE INTO interfaces (file_id, if_index, link_type, snaplen, ts_resol,
+                        ts_offset_s, section_offset, block_offset, big_endian)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?,
+                flow: conn.prepare(
+                    "INSERT OR REPLACE INTO flows (flow_id, proto, src_ip, src_port, dst_ip, dst_port,
+                        ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev,
+                        bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?,
+                chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
+                open_put: conn.prepare("INSERT OR REPLACE INTO open_flows (flow_id, state) VALUES (?, ?)")?,
+                open_del: conn.prepare("DELETE FROM open_flows WHERE flow_id = ?")?,
+                done: false,
+            })
+        };
+        match prepare() {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        }
     }
 
     /// Inserts or updates a file's row (matched by path); returns its id.
-    pub fn put_file(&self, f: &FileRow) -> Result<i64> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
-                packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
-                status, error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-             ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, head_hash = ?4, tail_hash = ?5,
-                format = ?6, link_types = ?7, packets = ?8, flow_packets = ?9, filtered_packets = ?10,
-                undecodable_packets = ?11, first_ts_ns = ?12, last_ts_ns = ?13, status = ?14, error = ?15,
-                filters = ?16, indexed_bytes = ?17, resume_section = ?18, resume_ts_ns = ?19,
-                indexed_at_ns = ?20
-             RETURNING file_id",
-        )?;
-        let id = st.query_row(
+    pub fn put_file(&mut self, f: &FileRow) -> Result<i64> {
+        let id = self.file.query_row(
             params![
                 f.path,
                 f.size as i64,
@@ -61,14 +103,9 @@ impl<'a> Batch<'a> {
     }
 
     /// Records a file's interfaces (indexes already stored are replaced).
-    pub fn put_interfaces(&self, file_id: i64, ifaces: &[Interface]) -> Result<()> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO interfaces (file_id, if_index, link_type, snaplen, ts_resol,
-                ts_offset_s, section_offset, block_offset, big_endian)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?;
+    pub fn put_interfaces(&mut self, file_id: i64, ifaces: &[Interface]) -> Result<()> {
         for (i, f) in ifaces.iter().enumerate() {
-            st.execute(params![
+            self.iface.execute(params![
                 file_id,
                 i as i64,
                 f.link_type,
@@ -84,13 +121,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Inserts or replaces a flow's row.
-    pub fn put_flow(&self, r: &FlowRecord) -> Result<()> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO flows (flow_id, proto, src_ip, src_port, dst_ip, dst_port,
-                ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev,
-                bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?;
+    pub fn put_flow(&mut self, r: &FlowRecord) -> Result<()> {
         let k = &r.key;
         let ip = k.kind != KeyKind::L2;
         let ((src, sp), (dst, dp)) = (r.src(), r.dst());
@@ -103,7 +134,7 @@ impl<'a> Batch<'a> {
         let tcp = ip && k.proto == 6;
         let flags = |f: u8| tcp.then(|| tcp_flag_letters(f));
         let vlans = k.vlans();
-        st.execute(params![
+        self.flow.execute(params![
             r.id as i64,
             ip.then_some(k.proto),
             ip_text(k.kind, src),
@@ -128,35 +159,23 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    pub fn put_chunk(&self, flow_id: u64, data: &[u8]) -> Result<()> {
-        let mut st = self
-            .tx
-            .prepare_cached("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?;
-        st.execute(params![flow_id as i64, data])?;
+    pub fn put_chunk(&mut self, flow_id: u64, data: &[u8]) -> Result<()> {
+        self.chunk.execute(params![flow_id as i64, data])?;
         Ok(())
     }
 
     /// Keeps (or, with `None`, forgets) the state a later run needs to continue a flow.
-    pub fn put_open_state(&self, flow_id: u64, state: Option<&[u8]>) -> Result<()> {
+    pub fn put_open_state(&mut self, flow_id: u64, state: Option<&[u8]>) -> Result<()> {
         match state {
-            Some(s) => {
-                let mut st = self.tx.prepare_cached(
-                    "INSERT OR REPLACE INTO open_flows (flow_id, state) VALUES (?, ?)",
-                )?;
-                st.execute(params![flow_id as i64, s])?;
-            }
-            None => {
-                let mut st = self
-                    .tx
-                    .prepare_cached("DELETE FROM open_flows WHERE flow_id = ?")?;
-                st.execute(params![flow_id as i64])?;
-            }
-        }
+            Some(s) => self.open_put.execute(params![flow_id as i64, s])?,
+            None => self.open_del.execute(params![flow_id as i64])?,
+        };
         Ok(())
     }
 
-    pub fn commit(self) -> Result<()> {
-        self.tx.commit()?;
+    pub fn commit(mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        self.done = true;
         Ok(())
     }
 }
