@@ -34,6 +34,8 @@ pub enum Command {
     Flows(FlowsArgs),
     /// List the files the index knows, with their status.
     Files(FormatArg),
+    /// Write the packets of flows as a new capture, reading only their records.
+    Carve(CarveArgs),
     /// Run a read-only SQL query against the index.
     Sql(SqlArgs),
     /// Write synthetic captures with known content (for trying pcapidx and benchmarks).
@@ -124,6 +126,51 @@ pub struct FlowsArgs {
 
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Packets come out in timestamp order, each record as it was captured (timestamp,
+original length, captured bytes). The capture is pcap when every packet has the same
+link type (nanosecond timestamps if any source has them), pcapng with one interface per
+link type otherwise. Source files are checked to be the ones indexed before anything
+is written; a file that changed is an error naming it.
+
+Examples:
+  pcapidx carve --flow-id 42 -o session.pcap
+  pcapidx carve --where \"dst_port = 53\" -o - | tshark -r -")]
+pub struct CarveArgs {
+    /// A flow to carve (repeatable; several are merged in time order).
+    #[arg(
+        long = "flow-id",
+        value_name = "ID",
+        required_unless_present = "where_",
+        conflicts_with = "where_"
+    )]
+    pub flow_id: Vec<u64>,
+
+    /// Carve every flow matching this SQL expression over the flows columns.
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_: Option<String>,
+
+    /// Where to write the capture; `-` for standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+
+    /// Container: pcap, pcapng, or auto (pcap unless the link types differ).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: CarveFormat,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CarveFormat {
+    Auto,
+    Pcap,
+    Pcapng,
 }
 
 #[derive(Debug, Args)]

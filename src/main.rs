@@ -1,13 +1,14 @@
 //! pcapidx: the command line. Parses arguments, calls the library crates,
 //! formats their results, and owns every exit-code decision.
+mod carve_cmd;
 mod cli;
 mod index_cmd;
 mod output;
 
-use std::io::{self, IsTerminal, Write};
+use std::io;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
 use pcapidx_store::{QueryRow, Store};
 
@@ -63,6 +64,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 Outcome::Success
             })
         }
+        Command::Carve(args) => carve_cmd::run(&cli.db, args),
         Command::Files(args) => {
             let store = open_read_only(&cli.db)?;
             print_query(&store, &Store::files_sql(), args.format)?;
@@ -107,7 +109,7 @@ fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
-fn open_read_only(db: &std::path::Path) -> Result<Store> {
+pub(crate) fn open_read_only(db: &std::path::Path) -> Result<Store> {
     Store::open_read_only(db).with_context(|| format!("cannot open the index {}", db.display()))
 }
 
@@ -139,14 +141,4 @@ fn print_query(store: &Store, sql: &str, format: Format) -> Result<u64> {
     let rows = p.rows();
     p.finish()?;
     Ok(rows)
-}
-
-/// Refuses to write binary data to a terminal.
-#[allow(dead_code)]
-fn refuse_terminal() -> Result<()> {
-    if io::stdout().is_terminal() {
-        bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
-    }
-    io::stdout().flush()?;
-    Ok(())
 }

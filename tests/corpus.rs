@@ -46,7 +46,9 @@ fn ns(epoch: &str) -> Option<i64> {
 
 /// One tshark stream, aggregated from its packets.
 #[derive(Debug, Default)]
-struct Stream {
+pub struct Stream {
+    /// Its frames, by position in the file (0-based).
+    pub frames: Vec<usize>,
     a: (String, u64),
     b: (String, u64),
     packets: [u64; 2],
@@ -83,7 +85,7 @@ const FIELDS: [&str; 19] = [
 
 /// tshark's TCP and UDP streams that it reports unambiguously, keyed by
 /// (protocol, stream id); also how many were set aside as ambiguous.
-fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
+pub fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
     let mut cmd = Command::new("tshark");
     cmd.args(["-n", "-r"]).arg(file);
     cmd.args([
@@ -138,7 +140,11 @@ fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
     }
     let mut streams: BTreeMap<(u8, u64), Stream> = BTreeMap::new();
     let mut ambiguous = BTreeSet::new();
-    for r in &rows {
+    // pcapidx starts a new flow at a SYN after the session closed (FIN both
+    // ways, or RST); tshark keeps such a SYN in its stream when its sequence
+    // number is the session's.
+    let mut closing: BTreeMap<u64, (BTreeSet<String>, bool)> = BTreeMap::new();
+    for (n, r) in rows.iter().enumerate() {
         for (p, proto) in [("tcp", 6u8), ("udp", 17u8)] {
             let sid = r[&*format!("{p}.stream")];
             if sid.is_empty() {
@@ -184,12 +190,23 @@ fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
                 ..Stream::default()
             });
             let d = usize::from(src != s.a);
+            s.frames.push(n);
             s.packets[d] += 1;
             s.bytes[d] += r["frame.len"].parse::<u64>().unwrap_or(0);
             if proto == 6 {
                 let f =
                     u16::from_str_radix(r["tcp.flags"].trim_start_matches("0x"), 16).unwrap_or(0);
                 s.flags[d] |= f as u8;
+                let c = closing.entry(id).or_default();
+                if f & 0x12 == 0x02 && (c.0.len() == 2 || c.1) {
+                    ambiguous.insert((proto, id));
+                }
+                if f & 0x01 != 0 {
+                    c.0.insert(format!("{src:?}"));
+                }
+                if f & 0x04 != 0 {
+                    c.1 = true;
+                }
             }
             s.vlans.insert(r["vlan.id"].to_string());
             match ns(r["frame.time_epoch"]) {

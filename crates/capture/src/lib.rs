@@ -21,7 +21,7 @@ mod record_at;
 mod writer;
 
 pub use error::{OpenError, ReadError, ReadErrorKind};
-pub use fingerprint::{Fingerprint, fingerprint};
+pub use fingerprint::{FINGERPRINT_SPAN, Fingerprint, fingerprint};
 pub use pcapng::{ns_to_ticks, ticks_to_ns};
 pub use reader::{CaptureReader, Chunk, Resume};
 pub use record_at::{RecordHeader, read_record_at};

@@ -74,11 +74,10 @@ impl PcapFramer {
         let snaplen = endian.u32(head, 16);
         // Upper bits of the link-type field carry FCS information, not the type.
         let link_type = (endian.u32(head, 20) & 0xffff) as u16;
-        let max_caplen = if snaplen > MAX_PCAP_RECORD {
-            snaplen.min(MAX_BLOCK)
-        } else {
-            MAX_PCAP_RECORD
-        };
+        // A larger snaplen raises the limit, up to MAX_BLOCK. Written as a
+        // clamp: rustc 1.95 at opt-level >= 1 miscompiles the equivalent
+        // `if s > A { s.min(B) } else { A }` into `s.min(B)` (see the test).
+        let max_caplen = snaplen.clamp(MAX_PCAP_RECORD, MAX_BLOCK);
         Ok(PcapFramer {
             endian,
             nanos,
@@ -147,4 +146,31 @@ pub(crate) fn record_fields(b: &[u8], big_endian: bool, nanos: bool) -> (i64, u3
     let frac = e.u32(b, 4) as i64;
     let ts = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
     (ts, e.u32(b, 8), e.u32(b, 12))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small snaplen does not lower the record limit (some files' records
+    /// exceed their snaplen); a large one raises it. This caught a compiler
+    /// miscompilation of the if/else form of the same bound.
+    #[test]
+    fn record_limit_follows_large_snaplens_only() {
+        for (snaplen, limit) in [
+            (31u32, MAX_PCAP_RECORD),
+            (65535, MAX_PCAP_RECORD),
+            (1 << 20, 1 << 20),
+            (u32::MAX, MAX_BLOCK),
+        ] {
+            let mut head = [
+                0xd4u8, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+                0,
+            ];
+            head[16..20].copy_from_slice(&snaplen.to_le_bytes());
+            let f =
+                PcapFramer::from_header(std::hint::black_box(&head), false, false, false).unwrap();
+            assert_eq!(f.max_caplen, limit, "snaplen {snaplen}");
+        }
+    }
 }

@@ -292,10 +292,13 @@ impl NgFramer {
     }
 }
 
-/// Fields of a packet block read back at a known offset (for carving):
+/// Fields of a packet block read back at a known offset (for carving), from
+/// its fixed part and as much of its data as `b` holds; `len` is the length
+/// the block claims:
 /// `(block type, iface within section, raw timestamp, caplen, orig_len, data start)`.
 pub(crate) fn packet_block_fields(
     b: &[u8],
+    len: u32,
     big: bool,
 ) -> Result<(u32, u32, u64, u32, u32, usize), String> {
     if b.len() < 12 {
@@ -303,16 +306,9 @@ pub(crate) fn packet_block_fields(
     }
     let e = Endian { big };
     let ty = e.u32(b, 0);
-    let len = e.u32(b, 4) as usize;
-    if len != b.len() {
-        return Err(format!(
-            "block length {len} differs from the {} bytes read",
-            b.len()
-        ));
-    }
-    let body = len - 12;
+    let body = len as usize - 12;
     match ty {
-        EPB | PB if body >= 20 => {
+        EPB | PB if body >= 20 && b.len() >= 28 => {
             let iface = if ty == EPB {
                 e.u32(b, 8)
             } else {

@@ -1,1 +1,341 @@
+//! Carving: writing the packets of some flows as a new capture, by reading
+//! their records at the offsets the index holds — never scanning a file.
+//!
+//! Invariants:
+//! - Every source file is checked to be the one indexed (size, and hashes
+//!   of its first bytes and of the bytes below the indexed size) and every
+//!   record header is checked against the index before the first byte is
+//!   written: a changed file is an error naming it, and nothing is written.
+//! - Records come out in timestamp order (ties: the file whose first packet
+//!   is earlier, then file id, then offset), each with its own timestamp,
+//!   original length and captured bytes, never re-encoded beyond the container.
+#![forbid(unsafe_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use pcapidx_capture::{
+    CaptureWriter, FileFormat, Interface, OutputFormat, WriteRecord, fingerprint, read_record_at,
+};
+use pcapidx_positions::Position;
+use pcapidx_store::{FileRow, Store, StoreError};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CarveError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("no flow {0} in the index")]
+    NoSuchFlow(u64),
+    #[error("{path}: {why}")]
+    SourceChanged { path: String, why: String },
+    #[error("{path}: {why}")]
+    Record { path: String, why: String },
+    #[error("the flows mix link types ({0}); pcap holds one: use --format pcapng")]
+    MixedLinkTypes(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// The container asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// pcap when every packet has the same link type, pcapng otherwise.
+    Auto,
+    Pcap,
+    PcapNg,
+}
+
+/// One packet to write, with where it comes from.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    pos: Position,
+    /// Index into `Plan::files`.
+    file: usize,
+    /// Output interface (pcapng).
+    out_iface: u32,
+}
+
+struct Source {
+    row: FileRow,
+    format: FileFormat,
+    ifaces: Vec<Interface>,
+    file: File,
+}
+
+/// Everything checked and ordered, ready to write.
+pub struct Plan {
+    files: Vec<Source>,
+    items: Vec<Item>,
+    format: OutputFormat,
+    /// pcapng: (link type, if_tsresol) of each output interface.
+    out_ifaces: Vec<(u16, u8)>,
+    snaplen: u32,
+    pub flows: usize,
+    /// Bytes read so far (identity checks, record checks).
+    bytes_read: std::cell::Cell<u64>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Default)]
+pub struct Carved {
+    pub flows: usize,
+    pub packets: u64,
+    /// Captured bytes written.
+    pub bytes: u64,
+    pub files_read: usize,
+    /// Bytes read from source files (records and identity checks).
+    pub bytes_read: u64,
+    pub pcapng: bool,
+}
+
+fn container_format(row: &FileRow, path: &str) -> Result<FileFormat, CarveError> {
+    let changed = |why: &str| CarveError::SourceChanged {
+        path: path.to_string(),
+        why: why.to_string(),
+    };
+    let mut f = File::open(path).map_err(|e| changed(&format!("cannot open it: {e}")))?;
+    let mut head = [0u8; 4];
+    io::Read::read_exact(&mut f, &mut head)
+        .map_err(|_| changed("it is now shorter than a capture header"))?;
+    match pcapidx_capture::sniff(&head) {
+        pcapidx_capture::Sniff::Capture(fmt) if Some(fmt.name()) == row.format.as_deref() => {
+            Ok(fmt)
+        }
+        _ => Err(changed("it is no longer the capture that was indexed")),
+    }
+}
+
+/// Opens a source file and checks it is the one indexed. A file that only
+/// grew since (a capture still being written) is fine.
+fn open_source(store: &Store, file_id: u32, bytes_read: &mut u64) -> Result<Source, CarveError> {
+    let row = store
+        .file_by_id(i64::from(file_id))?
+        .ok_or_else(|| StoreError::Damaged(format!("positions refer to unknown file {file_id}")))?;
+    let path = row.path.clone();
+    let changed = |why: String| CarveError::SourceChanged {
+        path: path.clone(),
+        why,
+    };
+    let mut file =
+        File::open(&path).map_err(|e| changed(format!("cannot open the indexed file: {e}")))?;
+    let size = file.metadata()?.len();
+    if size < row.indexed_bytes {
+        return Err(changed(format!(
+            "truncated since it was indexed ({size} bytes now, {} indexed)",
+            row.indexed_bytes
+        )));
+    }
+    let fp = fingerprint(&mut file, row.indexed_bytes)?;
+    *bytes_read += 2 * row.indexed_bytes.min(pcapidx_capture::FINGERPRINT_SPAN);
+    if Some(fp.head) != row.head_hash || Some(fp.tail) != row.tail_hash {
+        return Err(changed("modified or replaced since it was indexed".into()));
+    }
+    let format = container_format(&row, &path)?;
+    let ifaces = store.interfaces(row.file_id)?;
+    Ok(Source {
+        row,
+        format,
+        ifaces,
+        file,
+    })
+}
+
+/// Looks up the flows, checks their files and orders their packets.
+pub fn plan(store: &Store, flow_ids: &[u64], container: Container) -> Result<Plan, CarveError> {
+    let ids: BTreeSet<u64> = flow_ids.iter().copied().collect();
+    let mut positions = Vec::new();
+    for &id in &ids {
+        if !store.flow_exists(id)? {
+            return Err(CarveError::NoSuchFlow(id));
+        }
+        positions.extend(store.positions(id)?);
+    }
+    let mut bytes_read = 0;
+    let mut files = Vec::new();
+    let mut index_of: BTreeMap<u32, usize> = BTreeMap::new();
+    for p in &positions {
+        if let std::collections::btree_map::Entry::Vacant(e) = index_of.entry(p.file_id) {
+            e.insert(files.len());
+            files.push(open_source(store, p.file_id, &mut bytes_read)?);
+        }
+    }
+    // Output interfaces: one per link type, nanosecond resolution if any
+    // source of that link type is finer than a microsecond.
+    let mut out_ifaces: Vec<(u16, u8)> = Vec::new();
+    let mut items = Vec::with_capacity(positions.len());
+    let mut snaplen = 0u32;
+    for p in positions {
+        let fi = index_of[&p.file_id];
+        let src = &files[fi];
+        let iface = src
+            .ifaces
+            .get(p.iface as usize)
+            .ok_or_else(|| CarveError::Record {
+                path: src.row.path.clone(),
+                why: format!(
+                    "the index names interface {} of {}",
+                    p.iface,
+                    src.ifaces.len()
+                ),
+            })?;
+        let resol = if iface.sub_microsecond() { 9 } else { 6 };
+        let out_iface = match out_ifaces.iter().position(|o| o.0 == iface.link_type) {
+            Some(i) => {
+                out_ifaces[i].1 = out_ifaces[i].1.max(resol);
+                i
+            }
+            None => {
+                out_ifaces.push((iface.link_type, resol));
+                out_ifaces.len() - 1
+            }
+        };
+        snaplen = snaplen.max(iface.snaplen).max(p.caplen);
+        items.push(Item {
+            pos: p,
+            file: fi,
+            out_iface: out_iface as u32,
+        });
+    }
+    let key = |i: &Item| {
+        let f = &files[i.file].row;
+        (
+            i.pos.ts_ns,
+            f.first_ts_ns.unwrap_or(i64::MIN),
+            f.file_id,
+            i.pos.offset,
+        )
+    };
+    items.sort_by_key(key);
+    items.dedup_by_key(|i| (i.pos.file_id, i.pos.offset));
+    let nanos = out_ifaces.iter().any(|o| o.1 == 9);
+    let format = match container {
+        Container::PcapNg => OutputFormat::PcapNg { big_endian: false },
+        _ if out_ifaces.len() <= 1 => OutputFormat::Pcap {
+            big_endian: false,
+            nanos,
+        },
+        Container::Auto => OutputFormat::PcapNg { big_endian: false },
+        Container::Pcap => {
+            let lts: Vec<String> = out_ifaces.iter().map(|o| o.0.to_string()).collect();
+            return Err(CarveError::MixedLinkTypes(lts.join(", ")));
+        }
+    };
+    let plan = Plan {
+        files,
+        items,
+        format,
+        out_ifaces,
+        snaplen: if snaplen == 0 { 262_144 } else { snaplen },
+        flows: ids.len(),
+        bytes_read: std::cell::Cell::new(bytes_read),
+    };
+    plan.check_records()?;
+    Ok(plan)
+}
+
+impl Plan {
+    pub fn packets(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn pcapng(&self) -> bool {
+        matches!(self.format, OutputFormat::PcapNg { .. })
+    }
+
+    /// Reads each record's header back and checks it against the index.
+    fn check_records(&self) -> Result<(), CarveError> {
+        for it in &self.items {
+            self.read(it, None)?;
+        }
+        Ok(())
+    }
+
+    fn read(&self, it: &Item, data: Option<&mut Vec<u8>>) -> Result<(), CarveError> {
+        let src = &self.files[it.file];
+        let p = &it.pos;
+        let bad = |why: String| CarveError::Record {
+            path: src.row.path.clone(),
+            why,
+        };
+        let iface = src
+            .ifaces
+            .get(p.iface as usize)
+            .ok_or_else(|| bad(format!("no interface {}", p.iface)))?;
+        let h =
+            read_record_at(&src.file, src.format, iface, p.offset, p.caplen, data).map_err(bad)?;
+        self.bytes_read.set(self.bytes_read.get() + h.bytes_read);
+        if h.caplen != p.caplen || h.orig_len != p.orig_len || h.ts_ns.is_some_and(|t| t != p.ts_ns)
+        {
+            return Err(bad(format!(
+                "the record at byte {} is not the one indexed (modified since it was indexed?)",
+                p.offset
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the capture.
+    pub fn write<W: Write>(&self, out: W) -> Result<Carved, CarveError> {
+        let mut w = match self.format {
+            OutputFormat::Pcap { big_endian, nanos } => {
+                let lt = self.out_ifaces.first().map_or(1, |o| o.0);
+                CaptureWriter::pcap(out, lt, self.snaplen, nanos, big_endian)?
+            }
+            OutputFormat::PcapNg { big_endian } => {
+                let mut w = CaptureWriter::pcapng(out, big_endian)?;
+                for &(lt, resol) in &self.out_ifaces {
+                    w.add_interface(lt, self.snaplen, resol, 0)?;
+                }
+                w
+            }
+        };
+        let mut done = Carved {
+            flows: self.flows,
+            files_read: self.files.len(),
+            pcapng: self.pcapng(),
+            ..Carved::default()
+        };
+        let mut data = Vec::with_capacity(2048);
+        for it in &self.items {
+            self.read(it, Some(&mut data))?;
+            w.write(&WriteRecord {
+                ts_ns: it.pos.ts_ns,
+                orig_len: it.pos.orig_len,
+                data: &data,
+                iface: it.out_iface,
+            })?;
+            done.packets += 1;
+            done.bytes += data.len() as u64;
+        }
+        w.finish()?;
+        done.bytes_read = self.bytes_read.get();
+        Ok(done)
+    }
+}
+
+/// Writes to `path` through a temporary file beside it, renamed at the end:
+/// a failure never leaves a half-written capture under the name asked for.
+pub fn write_file(plan: &Plan, path: &std::path::Path) -> Result<Carved, CarveError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "carve".into(), |n| n.to_string_lossy().into_owned());
+    let tmp: PathBuf = dir.join(format!(".{name}.pcapidx-{}.tmp", std::process::id()));
+    let result = (|| {
+        let f = File::create(&tmp)?;
+        let carved = plan.write(io::BufWriter::with_capacity(1 << 16, &f))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(carved)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -277,6 +277,13 @@ impl Tracker {
         }
     }
 
+    fn longest_timeout(&self) -> i64 {
+        self.cfg
+            .tcp_timeout_ns
+            .max(self.cfg.udp_timeout_ns)
+            .max(self.cfg.other_timeout_ns)
+    }
+
     /// Continues a flow saved by an earlier run.
     pub fn restore(&mut self, saved: &state::SavedFlow) -> Result<(), StateError> {
         let (rec, tcp, files) = state::decode(saved)?;
@@ -304,6 +311,11 @@ impl Tracker {
         if p.ts_ns > self.now {
             self.now = p.ts_ns;
             self.expire(sink);
+        } else if self.now.saturating_sub(p.ts_ns) > self.longest_timeout() {
+            // The capture's clock was set back, or files far apart in time
+            // were merged: the clock follows. Nothing ends here; flows of
+            // the later time end when the clock passes them again.
+            self.now = p.ts_ns;
         }
         let d = p.d;
         let Some((key, from_a)) = p.key else {
@@ -344,7 +356,9 @@ impl Tracker {
         if let Some(f) = self.flows.get_mut(&key) {
             let forward = from_a == f.rec.src_is_a;
             let dir = usize::from(!forward);
-            let idle_too_long = p.ts_ns.saturating_sub(f.rec.last_ts_ns) > timeout;
+            // Idle time is measured on the capture clock (the latest timestamp seen), as
+            // expiry is: a packet stamped in the past does not revive a flow that ended.
+            let idle_too_long = self.now.saturating_sub(f.rec.last_ts_ns) > timeout;
             let new_session = tcp.is_some_and(|t| f.tcp.starts_new_session(&t, dir));
             if !idle_too_long && !new_session {
                 let pending_was_empty = f.enc.is_empty();
@@ -754,8 +768,22 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(run_with(cfg, &[u(0.0), u(6.0)]).0.len(), 2);
-        // Timestamps going backwards never count as idle time.
-        assert_eq!(run(&[u(100.0), u(0.0), u(100.0)]).len(), 1);
+        // Timestamps going back a little never count as idle time.
+        assert_eq!(run(&[u(100.0), u(90.0), u(100.0)]).len(), 1);
+        // Idle time is measured on the capture clock: a packet stamped in the
+        // past does not revive a flow that has timed out.
+        let other = |t| (t, pkt(17, 3, 53, 4, 53, 0, 0));
+        assert_eq!(run(&[u(0.0), other(30.0), other(90.0), u(59.0)]).len(), 3);
+        // Back by more than the longest timeout: the clock follows, so the
+        // flows after the jump are whole, and nothing ends at the jump.
+        let lines = run(&[
+            u(10_000.0),
+            other(0.0),
+            other(50.0),
+            other(100.0),
+            u(10_001.0),
+        ]);
+        assert_eq!(lines, ["1 1:53>2:5353 2/0 00/00", "2 3:53>4:53 3/0 00/00"]);
     }
 
     #[test]

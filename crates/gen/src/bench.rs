@@ -345,6 +345,11 @@ fn buf_pkt_dir(p: &Pkt, s: &Session) -> (bool, Pkt) {
 }
 
 /// Builds session `s`'s packet at time `t` into `out`; returns when its next one is due.
+/// Sequence number `base + off`, wrapping as TCP's do.
+fn seq(base: u32, off: u64) -> u32 {
+    (u64::from(base) + off) as u32
+}
+
 fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
     use flags::*;
     let (c, sv, cp, sp) = (s.client, s.server, s.cport, s.sport);
@@ -380,8 +385,8 @@ fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
     // The TCP handshake shared by the TCP kinds: steps 0..3.
     let handshake = |step: u32| match step {
         0 => Some(up(SYN, cs, 0, 0)),
-        1 => Some(down(SYN | ACK, ss, cs + 1, 0)),
-        2 => Some(up(ACK, cs + 1, ss + 1, 0)),
+        1 => Some(down(SYN | ACK, ss, seq(cs, 1), 0)),
+        2 => Some(up(ACK, seq(cs, 1), seq(ss, 1), 0)),
         _ => None,
     };
     let rtt = 20_000_000 + i64::from(cp % 40) * 1_000_000;
@@ -421,9 +426,19 @@ fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
             }
             let k = n - 3;
             *out = if k % 3 == 2 {
-                up(ACK, cs + 1, ss + 1 + (k / 3 + 1) * 2 * 1448, 0)
+                up(
+                    ACK,
+                    seq(cs, 1),
+                    seq(ss, 1 + (u64::from(k) / 3 + 1) * 2 * 1448),
+                    0,
+                )
             } else {
-                down(ACK, ss + 1 + (k - k / 3) * 1448, cs + 1, 1448)
+                down(
+                    ACK,
+                    seq(ss, 1 + (u64::from(k) - u64::from(k) / 3) * 1448),
+                    seq(cs, 1),
+                    1448,
+                )
             };
             let next = t + if k % 3 == 2 { *gap } else { 30_000 };
             (next < *until).then_some(next)
@@ -437,9 +452,9 @@ fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
             }
             let len = 36 + (rng.next_u32() % 5) as u16 * 16;
             *out = if n % 2 == 1 {
-                up(PSH | ACK, cs + n, ss + n, len)
+                up(PSH | ACK, seq(cs, u64::from(n)), seq(ss, u64::from(n)), len)
             } else {
-                down(PSH | ACK, ss + n, cs + n, len)
+                down(PSH | ACK, seq(ss, u64::from(n)), seq(cs, u64::from(n)), len)
             };
             let next = t + if n % 2 == 1 {
                 rtt
@@ -456,20 +471,20 @@ fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
                 return Some(t + rtt / 2);
             }
             let body_end = 4 + *segs + *segs / 2;
-            let seq_down = ss + 1 + (n - 4) * 1448;
+            let seq_down = seq(ss, 1 + u64::from(n.saturating_sub(4)) * 1448);
             let (p, next) = match n {
-                3 => (up(PSH | ACK, cs + 1, ss + 1, 380), rtt),
+                3 => (up(PSH | ACK, seq(cs, 1), seq(ss, 1), 380), rtt),
                 k if k < body_end => {
                     if (k - 4) % 3 == 2 {
-                        (up(ACK, cs + 381, seq_down, 0), 40_000)
+                        (up(ACK, seq(cs, 381), seq_down, 0), 40_000)
                     } else {
                         let fl = if k + 1 == body_end { PSH | ACK } else { ACK };
-                        (down(fl, seq_down, cs + 381, 1448), 60_000)
+                        (down(fl, seq_down, seq(cs, 381), 1448), 60_000)
                     }
                 }
-                k if k == body_end => (up(FIN | ACK, cs + 381, seq_down, 0), rtt / 2),
-                k if k == body_end + 1 => (down(FIN | ACK, seq_down, cs + 382, 0), rtt / 2),
-                _ => (up(ACK, cs + 382, seq_down + 1, 0), -1),
+                k if k == body_end => (up(FIN | ACK, seq(cs, 381), seq_down, 0), rtt / 2),
+                k if k == body_end + 1 => (down(FIN | ACK, seq_down, seq(cs, 382), 0), rtt / 2),
+                _ => (up(ACK, seq(cs, 382), seq(seq_down, 1), 0), -1),
             };
             *out = p;
             (next >= 0).then_some(t + next)
@@ -486,23 +501,38 @@ fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
             let (p, next) = if k < last {
                 match k % 3 {
                     0 => (
-                        up(PSH | ACK, cs + 1 + k * 100, ss + 1 + k * 100, 120),
+                        up(
+                            PSH | ACK,
+                            seq(cs, 1 + u64::from(k) * 100),
+                            seq(ss, 1 + u64::from(k) * 100),
+                            120,
+                        ),
                         rtt / 2,
                     ),
                     1 => (
-                        down(PSH | ACK, ss + 1 + k * 100, cs + 1 + k * 100, 200),
+                        down(
+                            PSH | ACK,
+                            seq(ss, 1 + u64::from(k) * 100),
+                            seq(cs, 1 + u64::from(k) * 100),
+                            200,
+                        ),
                         200_000,
                     ),
                     _ => (
-                        up(ACK, cs + 1 + k * 100, ss + 1 + k * 100, 0),
+                        up(
+                            ACK,
+                            seq(cs, 1 + u64::from(k) * 100),
+                            seq(ss, 1 + u64::from(k) * 100),
+                            0,
+                        ),
                         ms(rng, 5.0, 200.0),
                     ),
                 }
             } else {
                 match k - last {
-                    0 => (up(FIN | ACK, cs + 9999, ss + 9999, 0), rtt / 2),
-                    1 => (down(FIN | ACK, ss + 9999, cs + 10_000, 0), rtt / 2),
-                    _ => (up(ACK, cs + 10_000, ss + 10_000, 0), -1),
+                    0 => (up(FIN | ACK, seq(cs, 9999), seq(ss, 9999), 0), rtt / 2),
+                    1 => (down(FIN | ACK, seq(ss, 9999), seq(cs, 10_000), 0), rtt / 2),
+                    _ => (up(ACK, seq(cs, 10_000), seq(ss, 10_000), 0), -1),
                 }
             };
             *out = p;

@@ -1,0 +1,66 @@
+//! `pcapidx carve`: choose flows, check their files, write the capture.
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use pcapidx_carve::Container;
+
+use crate::Outcome;
+use crate::cli::{CarveArgs, CarveFormat};
+
+pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
+    let started = Instant::now();
+    let to_stdout = args.output.as_os_str() == "-";
+    if to_stdout && io::stdout().is_terminal() {
+        bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
+    }
+    let store = crate::open_read_only(db)?;
+    let ids = match &args.where_ {
+        Some(expr) => store.flow_ids_where(expr).context("--where")?,
+        None => args.flow_id.clone(),
+    };
+    if ids.is_empty() {
+        eprintln!("pcapidx: no flow matches; nothing written");
+        return Ok(Outcome::Incomplete);
+    }
+    let container = match args.format {
+        CarveFormat::Auto => Container::Auto,
+        CarveFormat::Pcap => Container::Pcap,
+        CarveFormat::Pcapng => Container::PcapNg,
+    };
+    let plan = pcapidx_carve::plan(&store, &ids, container)?;
+    let carved = if to_stdout {
+        let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+        let carved = plan.write(out)?;
+        io::stdout().flush()?;
+        carved
+    } else {
+        pcapidx_carve::write_file(&plan, &args.output)
+            .with_context(|| format!("writing {}", args.output.display()))?
+    };
+    if !args.quiet {
+        eprintln!(
+            "carved {} flow{}, {} packets, {:.1} KB from {} file{} ({} read) in {:.1} ms as {}",
+            carved.flows,
+            if carved.flows == 1 { "" } else { "s" },
+            carved.packets,
+            carved.bytes as f64 / 1e3,
+            carved.files_read,
+            if carved.files_read == 1 { "" } else { "s" },
+            human_bytes(carved.bytes_read),
+            started.elapsed().as_secs_f64() * 1e3,
+            if carved.pcapng { "pcapng" } else { "pcap" },
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
