@@ -107,10 +107,11 @@ fn file_message(o: &FileOutcome) -> Option<String> {
         Action::Failed => Some(format!("pcapidx: {}: {err}", o.path)),
         Action::Skipped => Some(format!("pcapidx: skipped {}: {err}", o.path)),
         Action::Indexed | Action::Resumed if o.is_failure() => Some(format!(
-            "pcapidx: {}: {} (read only in part, {} packets kept): {err}",
+            "pcapidx: {}: {} (read only in part, {} packet{} kept): {err}",
             o.path,
             o.status.as_str(),
-            o.packets
+            o.packets,
+            if o.packets == 1 { "" } else { "s" }
         )),
         _ => None,
     }

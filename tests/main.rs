@@ -6,3 +6,4 @@ mod cli;
 mod common;
 mod corpus;
 mod generated;
+mod robust;

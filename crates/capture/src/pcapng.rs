@@ -97,7 +97,9 @@ fn open_section(block: &[u8]) -> Result<(Endian, PcapNgParser), String> {
     }
     let (major, minor) = (endian.u16(block, 12), endian.u16(block, 14));
     if major != 1 {
-        return Err(format!("unsupported pcapng version {major}.{minor}"));
+        return Err(format!(
+            "unsupported: pcapng version {major}.{minor} is not 1.x"
+        ));
     }
     let (_, parser) = PcapNgParser::new(block).map_err(|e| format!("bad section header: {e}"))?;
     Ok((endian, parser))

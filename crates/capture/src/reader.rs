@@ -184,8 +184,8 @@ impl CaptureReader {
             FileFormat::PcapNg => {
                 let block = read_block_at(&mut file, 0)?;
                 let f = NgFramer::start(&block, 0).map_err(|what| {
-                    if what.starts_with("unsupported") {
-                        OpenError::Unsupported(what)
+                    if let Some(why) = what.strip_prefix("unsupported: ") {
+                        OpenError::Unsupported(why.to_string())
                     } else {
                         OpenError::Corrupt { offset: 0, what }
                     }
@@ -559,6 +559,101 @@ mod tests {
             };
             let resumed = [key(&first), key(&rest)].concat();
             assert!(resumed == key(&all), "{f}: resumed read differs");
+        }
+    }
+
+    /// Reads a file held in memory (written to a temporary path).
+    fn read_bytes(
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(Vec<RecordMeta>, Option<ReadError>), OpenError> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pcapidx-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{n}-{name}"));
+        std::fs::write(&path, bytes).unwrap();
+        let r = read_all(&path, 64 * 1024);
+        std::fs::remove_file(&path).unwrap();
+        r
+    }
+
+    fn samples() -> Vec<(String, Vec<u8>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        [
+            "rotated/rotated_00001.pcap",
+            "rotated-mixed/mixed_00001.pcapng",
+            "rotated-mixed/mixed_00002.pcap",
+            "format-pcapng-mixed/format-pcapng-mixed_00000.pcapng",
+            "multi-interface/multi-interface.pcapng",
+        ]
+        .iter()
+        .map(|f| {
+            (
+                f.replace('/', "_"),
+                std::fs::read(root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")),
+            )
+        })
+        .collect()
+    }
+
+    /// Cut anywhere, a file keeps exactly its records that end before the cut.
+    #[test]
+    fn any_truncation_keeps_every_complete_record() {
+        for (name, bytes) in samples() {
+            let (all, err) = read_bytes(&name, &bytes).unwrap();
+            assert!(err.is_none());
+            // Every cut inside the first records, then a sample across the file.
+            let cuts: Vec<usize> = (0..bytes.len().min(3000))
+                .chain((3000..bytes.len()).step_by(97))
+                .collect();
+            for cut in cuts {
+                match read_bytes(&name, &bytes[..cut]) {
+                    Ok((recs, err)) => {
+                        let complete = all.iter().filter(|m| m.end() <= cut as u64).count();
+                        assert_eq!(recs.len(), complete, "{name} cut at {cut}: {err:?}");
+                        assert_eq!(&recs[..], &all[..complete], "{name} cut at {cut}");
+                        if let Some(e) = err {
+                            assert!(e.kind.is_truncation(), "{name} cut at {cut}: {e}");
+                        }
+                    }
+                    // Cut inside the file header or the first section header.
+                    Err(_) => assert!(cut < 200, "{name} cut at {cut}"),
+                }
+            }
+        }
+    }
+
+    /// Random corruption of one record header never panics, and every record
+    /// before the damaged one is kept as it was.
+    #[test]
+    fn corrupted_record_headers_keep_the_records_before() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (name, bytes) in samples() {
+            let (all, _) = read_bytes(&name, &bytes).unwrap();
+            for _ in 0..400 {
+                let victim = (rand() % all.len() as u64) as usize;
+                let m = all[victim];
+                // A byte of the record's header (pcap: 16 bytes; pcapng: the first 28 of the block).
+                let header = if name.ends_with("pcapng") { 28 } else { 16 };
+                let at = m.offset as usize + (rand() % header) as usize;
+                let mut b = bytes.clone();
+                b[at] ^= 1 << (rand() % 8);
+                if rand() % 4 == 0 {
+                    b[at] = 0xff;
+                }
+                let (recs, _) = read_bytes(&name, &b).unwrap();
+                let key = |r: &RecordMeta| (r.offset, r.caplen, r.len);
+                let kept: Vec<_> = recs.iter().take(victim).map(key).collect();
+                let before: Vec<_> = all[..victim].iter().map(key).collect();
+                assert_eq!(kept, before, "{name}: byte {at} of record {victim} flipped");
+            }
         }
     }
 }

@@ -134,7 +134,9 @@ fn again(
     max_size: Option<u64>,
 ) -> Plan {
     let interrupted = row.status == FileStatus::Indexing;
-    if !interrupted && row.size == size && row.mtime_ns == mtime {
+    // Skipping depends on this run's options: look again.
+    let skipped = row.status == FileStatus::Skipped;
+    if !interrupted && !skipped && row.size == size && row.mtime_ns == mtime {
         return Plan::Leave {
             row,
             touched: false,
