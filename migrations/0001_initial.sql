@@ -75,8 +75,9 @@ CREATE TABLE packet_chunks (
 );
 CREATE INDEX packet_chunks_flow ON packet_chunks (flow_id);
 
--- Tracker state of flows that may continue in a later run.
-CREATE TABLE open_flows (
-    flow_id INTEGER PRIMARY KEY,
-    state   BLOB NOT NULL
+-- The flow tracker's state at the last commit: what a later run needs to
+-- continue the flows still open. One row.
+CREATE TABLE tracker_state (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    state BLOB NOT NULL
 );

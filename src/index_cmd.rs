@@ -146,5 +146,24 @@ fn print_summary(r: &Report) {
         r.bytes as f64 / 1e6 / secs,
         r.packets as f64 / secs
     );
-    println!("index:   {:.1} MB", r.index_bytes as f64 / 1e6);
+    let pct = if r.bytes > 0 {
+        100.0 * r.index_bytes as f64 / r.bytes as f64
+    } else {
+        0.0
+    };
+    println!(
+        "index:   {:.1} MB ({pct:.1}% of the bytes read this run)",
+        r.index_bytes as f64 / 1e6
+    );
+    if let Some(peak) = peak_memory() {
+        println!("memory:  {:.0} MB peak", peak as f64 / 1e6);
+    }
+}
+
+/// Peak resident memory of this process, where the system tells it (Linux).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

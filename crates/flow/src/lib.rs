@@ -26,5 +26,5 @@ mod state;
 mod tracker;
 
 pub use key::{FlowKey, KeyKind};
-pub use state::{SavedFlow, StateError};
+pub use state::{SavedFlow, StateError, decode_all};
 pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Tracker, TrackerStats};

@@ -1,7 +1,8 @@
-//! The open-flow state blob: what a later run needs to continue a flow and
-//! cannot read back from the flow's row — TCP sequence bases and close
-//! state, a third VLAN tag, and the files the flow is in. Varint-encoded
-//! behind a version byte: a few bytes per flow.
+//! The open-flow state: what a later run needs to continue a flow and cannot
+//! read back from the flow's row — TCP sequence bases and close state, a
+//! third VLAN tag, and the files the flow is in. Varint-encoded behind a
+//! version byte: a few bytes per flow. At each checkpoint the states of all
+//! open flows are saved together ([`encode_all`]), sorted by flow id.
 use thiserror::Error;
 
 use crate::key::{FlowKey, KeyKind};
@@ -110,6 +111,49 @@ const FIN0: u8 = 4;
 const FIN1: u8 = 8;
 const RST: u8 = 16;
 const VLAN3: u8 = 32;
+
+const ALL_VERSION: u8 = 1;
+
+/// The states of all open flows: `[version, count, (id delta, length, state)...]`.
+pub(crate) fn encode_all<'a>(
+    flows: impl Iterator<Item = (&'a FlowRecord, &'a TcpState, &'a [u32])>,
+) -> Vec<u8> {
+    let mut entries: Vec<(u64, Vec<u8>)> = flows.map(|(r, t, f)| (r.id, encode(r, t, f))).collect();
+    entries.sort_by_key(|e| e.0);
+    let mut out = vec![ALL_VERSION];
+    put(&mut out, entries.len() as u64);
+    let mut prev = 0;
+    for (id, state) in entries {
+        put(&mut out, id - prev);
+        put(&mut out, state.len() as u64);
+        out.extend_from_slice(&state);
+        prev = id;
+    }
+    out
+}
+
+/// Splits what [`encode_all`] saved into (flow id, state) pairs.
+pub fn decode_all(blob: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, StateError> {
+    let mut r = R(blob);
+    let v = r.u8()?;
+    if v != ALL_VERSION {
+        return Err(StateError::Version(v));
+    }
+    let n = r.var()? as usize;
+    if n > blob.len() {
+        return Err(StateError::Truncated);
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut id = 0u64;
+    for _ in 0..n {
+        id = id.checked_add(r.var()?).ok_or(StateError::Invalid)?;
+        let len = r.var()? as usize;
+        let (state, rest) = r.0.split_at_checked(len).ok_or(StateError::Truncated)?;
+        out.push((id, state.to_vec()));
+        r.0 = rest;
+    }
+    Ok(out)
+}
 
 pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, files: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + 5 * files.len());

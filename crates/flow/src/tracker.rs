@@ -31,7 +31,7 @@ impl Default for Config {
             udp_timeout_ns: 60 * SECOND,
             other_timeout_ns: 60 * SECOND,
             chunk_bytes: 2048,
-            idle_flush_ns: 5 * SECOND,
+            idle_flush_ns: 2 * SECOND,
             // Linux's default IP reassembly timeout (ipfrag_time).
             frag_hold_ns: 30 * SECOND,
         }
@@ -132,10 +132,12 @@ impl FlowRecord {
 pub trait FlowSink {
     /// A chunk of the flow's position list (chunks arrive in order).
     fn chunk(&mut self, flow_id: u64, data: Vec<u8>);
-    /// The flow's totals. `open_state` is `Some` while the flow may continue
-    /// (to be kept for a later run), `None` once it is finished.
-    /// `was_saved` says whether the flow was given to the sink before.
-    fn flow(&mut self, rec: &FlowRecord, open_state: Option<Vec<u8>>, was_saved: bool);
+    /// The flow's totals so far (its row): written when it ends, when it
+    /// goes idle, and at checkpoints if it changed.
+    fn flow(&mut self, rec: &FlowRecord);
+    /// At a checkpoint: the state of every flow that may continue, replacing
+    /// the previous one (see [`crate::state::encode_all`]).
+    fn open_flows(&mut self, state: Vec<u8>);
 }
 
 /// TCP session state, per direction (0 forward, 1 reverse).
@@ -183,9 +185,7 @@ pub(crate) struct Active {
     /// Distinct files, in first-seen order.
     pub files: Vec<u32>,
     enc: Encoder,
-    /// The sink has seen this flow before (at a checkpoint).
-    saved: bool,
-    /// Changed since the sink last saw it.
+    /// Changed since the sink last had its row.
     dirty: bool,
 }
 
@@ -298,7 +298,6 @@ impl Tracker {
                 tcp,
                 files,
                 enc: Encoder::new(),
-                saved: true,
                 dirty: false,
             },
         );
@@ -361,9 +360,9 @@ impl Tracker {
             let idle_too_long = self.now.saturating_sub(f.rec.last_ts_ns) > timeout;
             let new_session = tcp.is_some_and(|t| f.tcp.starts_new_session(&t, dir));
             if !idle_too_long && !new_session {
-                let pending_was_empty = f.enc.is_empty();
+                let was_clean = !f.dirty;
                 update(f, p, forward, tcp.as_ref(), self.cfg.chunk_bytes, sink);
-                if pending_was_empty && !f.enc.is_empty() {
+                if was_clean {
                     let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
                     self.idle.push(Reverse((due, f.rec.id, key)));
                 }
@@ -398,7 +397,6 @@ impl Tracker {
             tcp: TcpState::default(),
             files: Vec::new(),
             enc: Encoder::new(),
-            saved: false,
             dirty: true,
         };
         update(
@@ -411,10 +409,8 @@ impl Tracker {
         );
         self.expiry
             .push(Reverse((p.ts_ns.saturating_add(timeout), id, key)));
-        if !f.enc.is_empty() {
-            let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
-            self.idle.push(Reverse((due, id, key)));
-        }
+        let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
+        self.idle.push(Reverse((due, id, key)));
         self.flows.insert(key, f);
     }
 
@@ -422,7 +418,9 @@ impl Tracker {
         if !f.enc.is_empty() {
             sink.chunk(f.rec.id, f.enc.take());
         }
-        sink.flow(&f.rec, None, f.saved);
+        if f.dirty {
+            sink.flow(&f.rec);
+        }
         self.stats.flows_finished += 1;
     }
 
@@ -503,9 +501,10 @@ impl Tracker {
     }
 
     /// Hands every change since the last checkpoint to the sink: pending
-    /// positions, and the totals and state of every flow that changed.
-    /// Held fragments are released and fragment tracking restarts, so that
-    /// what follows a checkpoint does not depend on unsaved state.
+    /// positions, the rows of flows that changed, and the state of every
+    /// flow that may continue. Held fragments are released and fragment
+    /// tracking restarts, so that what follows a checkpoint does not depend
+    /// on unsaved state.
     pub fn checkpoint(&mut self, sink: &mut impl FlowSink) {
         let mut keys: Vec<FragKey> = self.held.keys().copied().collect();
         keys.sort_by_key(|k| {
@@ -518,21 +517,19 @@ impl Tracker {
             self.release_held(k, sink);
         }
         self.frags.clear();
-        // Sorted by id so the sink sees a deterministic order.
-        let mut dirty: Vec<&mut Active> = self.flows.values_mut().filter(|f| f.dirty).collect();
-        dirty.sort_by_key(|f| f.rec.id);
-        for f in dirty {
+        // In id order, so the sink sees a deterministic sequence.
+        let mut all: Vec<&mut Active> = self.flows.values_mut().collect();
+        all.sort_by_key(|f| f.rec.id);
+        for f in all.iter_mut().filter(|f| f.dirty) {
             if !f.enc.is_empty() {
                 sink.chunk(f.rec.id, f.enc.take());
             }
-            sink.flow(
-                &f.rec,
-                Some(state::encode(&f.rec, &f.tcp, &f.files)),
-                f.saved,
-            );
-            f.saved = true;
+            sink.flow(&f.rec);
             f.dirty = false;
         }
+        sink.open_flows(state::encode_all(
+            all.iter().map(|f| (&f.rec, &f.tcp, &f.files[..])),
+        ));
     }
 
     /// Ends a run: finishes flows that timed out, then checkpoints the rest,
@@ -596,10 +593,12 @@ mod tests {
     use pcapidx_decode::Ip;
     use std::collections::BTreeMap;
 
+    /// Keeps what an index would: flow rows, positions, the open-flow state.
     #[derive(Default)]
     struct Rec {
-        flows: BTreeMap<u64, (FlowRecord, bool)>,
+        flows: BTreeMap<u64, FlowRecord>,
         chunks: BTreeMap<u64, Vec<Position>>,
+        open: Vec<u8>,
     }
 
     impl FlowSink for Rec {
@@ -607,8 +606,22 @@ mod tests {
             let v = self.chunks.entry(id).or_default();
             pcapidx_positions::decode_into(&data, v).unwrap();
         }
-        fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, _saved: bool) {
-            self.flows.insert(rec.id, (rec.clone(), open.is_some()));
+        fn flow(&mut self, rec: &FlowRecord) {
+            self.flows.insert(rec.id, rec.clone());
+        }
+        fn open_flows(&mut self, state: Vec<u8>) {
+            self.open = state;
+        }
+    }
+
+    impl Rec {
+        /// The open flows as a later run would restore them.
+        fn saved(&self) -> Vec<state::SavedFlow> {
+            state::decode_all(&self.open)
+                .unwrap()
+                .into_iter()
+                .map(|(id, st)| state::SavedFlow::from_record(&self.flows[&id], st))
+                .collect()
         }
     }
 
@@ -647,7 +660,7 @@ mod tests {
     fn lines(rec: &Rec) -> Vec<String> {
         rec.flows
             .values()
-            .map(|(f, _)| {
+            .map(|f| {
                 let (s, sp) = f.src();
                 let (d, dp) = f.dst();
                 format!(
@@ -806,7 +819,7 @@ mod tests {
             &[(0.0, arp(1, 2)), (0.1, arp(2, 1)), (0.2, arp(1, 3))],
         );
         assert_eq!(lines.len(), 2);
-        let (first, _) = &rec.flows[&1];
+        let first = &rec.flows[&1];
         assert_eq!((first.packets, first.key.ethertype), ([1, 1], 0x0806));
         assert_eq!(first.src_mac, Some([0, 0, 0, 0, 0, 1]));
     }
@@ -870,20 +883,6 @@ mod tests {
         );
     }
 
-    /// Keeps what the index would keep of the flows a checkpoint hands over.
-    struct Grab<'a>(&'a mut Vec<state::SavedFlow>, &'a mut Rec);
-    impl FlowSink for Grab<'_> {
-        fn chunk(&mut self, id: u64, data: Vec<u8>) {
-            self.1.chunk(id, data);
-        }
-        fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, saved: bool) {
-            if let Some(b) = &open {
-                self.0.push(state::SavedFlow::from_record(rec, b.clone()));
-            }
-            self.1.flow(rec, open, saved);
-        }
-    }
-
     #[test]
     fn checkpoint_and_restore_continue_flows() {
         let pkts = [
@@ -899,15 +898,14 @@ mod tests {
             // Run up to the cut, checkpoint, and continue in a new tracker
             // that knows only the saved open states.
             let mut rec = Rec::default();
-            let mut blobs = Vec::new();
             let mut t1 = Tracker::new(Config::default(), 1);
             for i in 0..cut {
                 push(&mut t1, &mut rec, &pkts, i);
             }
-            t1.checkpoint(&mut Grab(&mut blobs, &mut rec));
+            t1.checkpoint(&mut rec);
             let mut t2 = Tracker::new(Config::default(), t1.next_id());
-            for b in &blobs {
-                t2.restore(b).unwrap();
+            for saved in rec.saved() {
+                t2.restore(&saved).unwrap();
             }
             for i in cut..pkts.len() {
                 push(&mut t2, &mut rec, &pkts, i);

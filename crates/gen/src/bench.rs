@@ -171,7 +171,10 @@ impl Sim {
                 [443u16, 8080, 5432, 6379][self.rng.range(0, 4) as usize],
             )
         } else {
-            let segs = (1.0 + self.rng.exp(6.0 * (1.0 + 4.0 * self.bulk_share))) as u32;
+            // Heavy-tailed response sizes (Pareto, shape 1.3): mostly a few
+            // segments, now and then thousands.
+            let xm = 2.0 * (1.0 + 4.0 * self.bulk_share);
+            let segs = (xm / (1.0 - self.rng.unit()).powf(1.0 / 1.3)).min(200_000.0) as u32;
             (
                 Kind::Web { segs, step: 0 },
                 if self.rng.chance(0.7) { 443 } else { 80 },

@@ -76,7 +76,8 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
 /// One write for the store, applied at the next commit.
 pub(crate) enum Write {
     Chunk(u64, Vec<u8>),
-    Flow(FlowRecord, Option<Vec<u8>>, bool),
+    Flow(FlowRecord),
+    OpenFlows(Vec<u8>),
     File(FileRow, Vec<Interface>),
 }
 
@@ -86,8 +87,11 @@ impl FlowSink for Writes<'_> {
     fn chunk(&mut self, flow_id: u64, data: Vec<u8>) {
         self.0.push(Write::Chunk(flow_id, data));
     }
-    fn flow(&mut self, rec: &FlowRecord, open: Option<Vec<u8>>, was_saved: bool) {
-        self.0.push(Write::Flow(rec.clone(), open, was_saved));
+    fn flow(&mut self, rec: &FlowRecord) {
+        self.0.push(Write::Flow(rec.clone()));
+    }
+    fn open_flows(&mut self, state: Vec<u8>) {
+        self.0.push(Write::OpenFlows(state));
     }
 }
 
@@ -166,12 +170,8 @@ fn apply(b: &mut pcapidx_store::Batch, writes: Vec<Write>) -> Result<(), StoreEr
     for w in writes {
         match w {
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
-            Write::Flow(rec, open, saved) => {
-                b.put_flow(&rec)?;
-                if open.is_some() || saved {
-                    b.put_open_state(rec.id, open.as_deref())?;
-                }
-            }
+            Write::Flow(rec) => b.put_flow(&rec)?,
+            Write::OpenFlows(state) => b.put_open_flows(&state)?,
             Write::File(row, ifaces) => {
                 let id = b.put_file(&row)?;
                 b.put_interfaces(id, &ifaces)?;

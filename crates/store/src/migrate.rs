@@ -116,8 +116,9 @@ mod tests {
     #[test]
     fn a_failed_migration_leaves_the_database_as_it_was() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE open_flows (x)").unwrap();
-        // Migration 1 creates four tables, then fails on `open_flows`.
+        conn.execute_batch("CREATE TABLE tracker_state (x)")
+            .unwrap();
+        // Migration 1 creates four tables, then fails on `tracker_state`.
         assert!(matches!(
             apply(&conn, 0, 1),
             Err(StoreError::Migration { version: 1, .. })
@@ -133,7 +134,7 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(tables, ["open_flows"]);
+        assert_eq!(tables, ["tracker_state"]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Typed reads, and the query entry points the command line uses.
 use pcapidx_capture::Interface;
-use pcapidx_flow::{KeyKind, SavedFlow};
+use pcapidx_flow::{KeyKind, SavedFlow, decode_all};
 use pcapidx_positions::Position;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
@@ -153,8 +153,8 @@ pub const FLOW_COLUMNS: &str =
 const FILES_LIST: &str = "file_id, path, size, format, link_types, packets, flow_packets,
     filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters";
 
-/// A row of `open_flows` joined with `flows`, back into the tracker's terms.
-fn saved_flow(r: &Row) -> Result<SavedFlow> {
+/// A flow's row and saved state, back into the tracker's terms.
+fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
     let id: i64 = r.get(0)?;
     let bad = |what: &str| StoreError::Damaged(format!("open flow {id}: {what}"));
     let proto: Option<i64> = r.get(1)?;
@@ -216,7 +216,7 @@ fn saved_flow(r: &Row) -> Result<SavedFlow> {
         tcp_flags: [flags(15)?, flags(16)?],
         src_mac,
         dst_mac,
-        state: r.get(19)?,
+        state,
     })
 }
 
@@ -263,29 +263,41 @@ impl Store {
 
     /// The flows a new run may continue: their rows and saved state.
     pub fn open_flows(&self) -> Result<Vec<SavedFlow>> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT state FROM tracker_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(blob) = blob else {
+            return Ok(Vec::new());
+        };
+        let states =
+            decode_all(&blob).map_err(|e| StoreError::Damaged(format!("tracker state: {e}")))?;
         let mut st = self.conn.prepare(
-            "SELECT f.flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype, vlan, vlan_inner,
+            "SELECT flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype, vlan, vlan_inner,
                 first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
-                tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, o.state
-             FROM open_flows o JOIN flows f USING (flow_id) ORDER BY f.flow_id",
+                tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac
+             FROM flows WHERE flow_id = ?",
         )?;
-        let mut rows = st.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(saved_flow(r)?);
+        let mut out = Vec::with_capacity(states.len());
+        for (id, state) in states {
+            let mut rows = st.query([id as i64])?;
+            let r = rows.next()?.ok_or_else(|| {
+                StoreError::Damaged(format!("tracker state names flow {id}, which has no row"))
+            })?;
+            out.push(saved_flow(r, state)?);
         }
         Ok(out)
     }
 
-    /// The next unused flow id.
+    /// The next unused flow id. Every flow, open or not, has a row from the
+    /// commit that first saw it.
     pub fn next_flow_id(&self) -> Result<u64> {
         let max: Option<i64> = self
             .conn
             .query_row("SELECT max(flow_id) FROM flows", [], |r| r.get(0))?;
-        let open: Option<i64> =
-            self.conn
-                .query_row("SELECT max(flow_id) FROM open_flows", [], |r| r.get(0))?;
-        Ok(max.max(open).map_or(1, |m| m as u64 + 1))
+        Ok(max.map_or(1, |m| m as u64 + 1))
     }
 
     pub fn flow_exists(&self, flow_id: u64) -> Result<bool> {

@@ -15,8 +15,7 @@ pub struct Batch<'a> {
     iface: Statement<'a>,
     flow: Statement<'a>,
     chunk: Statement<'a>,
-    open_put: Statement<'a>,
-    open_del: Statement<'a>,
+    tracker: Statement<'a>,
     done: bool,
 }
 
@@ -58,8 +57,7 @@ impl<'a> Batch<'a> {
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )?,
                 chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
-                open_put: conn.prepare("INSERT OR REPLACE INTO open_flows (flow_id, state) VALUES (?, ?)")?,
-                open_del: conn.prepare("DELETE FROM open_flows WHERE flow_id = ?")?,
+                tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
                 done: false,
             })
         };
@@ -164,12 +162,9 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Keeps (or, with `None`, forgets) the state a later run needs to continue a flow.
-    pub fn put_open_state(&mut self, flow_id: u64, state: Option<&[u8]>) -> Result<()> {
-        match state {
-            Some(s) => self.open_put.execute(params![flow_id as i64, s])?,
-            None => self.open_del.execute(params![flow_id as i64])?,
-        };
+    /// Replaces the saved state of the flows that a later run may continue.
+    pub fn put_open_flows(&mut self, state: &[u8]) -> Result<()> {
+        self.tracker.execute(params![state])?;
         Ok(())
     }
 

@@ -1,0 +1,478 @@
+//! Project tasks. `cargo xtask bench`: generate (and cache) a rotated capture
+//! run with the project's generator, then measure, side by side in one run
+//! with a warm page cache: `pcapidx index` (all cores and one), `tcpdump -r
+//! FILE -w /dev/null` over the same files (the cost of reading and copying
+//! the records), `tshark -n -q -z conv,tcp -z conv,udp` (the conversation
+//! table), the index size, and carving the largest multi-file session and a
+//! ~1000-packet one beside tshark extracting them. Prints a table and appends
+//! it, with the commit and the machine, to BENCHMARKS.md.
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+struct Opts {
+    size: String,
+    file_size: String,
+    mean_frame: u32,
+    seed: u64,
+    runs: usize,
+    tshark: bool,
+    append: bool,
+}
+
+const USAGE: &str =
+    "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
+                        [--runs 3] [--no-tshark] [--no-append]";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("bench") => {}
+        _ => bail!("{USAGE}"),
+    }
+    let mut o = Opts {
+        size: "1G".into(),
+        file_size: "100M".into(),
+        mean_frame: 340,
+        seed: 1,
+        runs: 3,
+        tshark: true,
+        append: true,
+    };
+    while let Some(a) = args.next() {
+        let mut val = || {
+            args.next()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--size" => o.size = val()?,
+            "--file-size" => o.file_size = val()?,
+            "--mean-frame" => o.mean_frame = val()?.parse()?,
+            "--seed" => o.seed = val()?.parse()?,
+            "--runs" => o.runs = val()?.parse()?,
+            "--no-tshark" => o.tshark = false,
+            "--no-append" => o.append = false,
+            _ => bail!("unknown argument {a}\n{USAGE}"),
+        }
+    }
+    bench(&o)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs a command to completion, returning its wall time and stdout.
+fn timed(cmd: &mut Command) -> Result<(Duration, String)> {
+    let t = Instant::now();
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    let took = t.elapsed();
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn remove_db(db: &Path) {
+    for s in ["", "-wal", "-shm", ".lock"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(s);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+fn db_size(db: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(s);
+            std::fs::metadata(PathBuf::from(p)).map_or(0, |m| m.len())
+        })
+        .sum()
+}
+
+fn sql(bin: &Path, db: &Path, q: &str) -> Result<Vec<Value>> {
+    let (_, out) = timed(
+        Command::new(bin)
+            .arg("--db")
+            .arg(db)
+            .args(["sql", q, "--format", "json"]),
+    )?;
+    Ok(serde_json::from_str::<Value>(&out)?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or(String::new(), |kb| {
+            format!(", {:.0} GiB", kb as f64 / 1048576.0)
+        });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores{mem}")
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The value after `label` on the summary line that starts with it.
+fn summary_number(text: &str, label: &str, after: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(label))?;
+    let rest = line.split_once(after).map_or(line, |x| x.1);
+    rest.split_whitespace().find_map(|w| w.parse::<f64>().ok())
+}
+
+fn bench(o: &Opts) -> Result<()> {
+    let root = root();
+    eprintln!("building pcapidx (release)...");
+    let st = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["build", "--release", "--quiet", "--bin", "pcapidx"])
+        .status()?;
+    if !st.success() {
+        bail!("cargo build failed");
+    }
+    let bin = root.join("target/release/pcapidx");
+    let data = root.join("bench-data").join(format!(
+        "run-{}-{}-{}-{}",
+        o.size, o.file_size, o.mean_frame, o.seed
+    ));
+    if !data.join(".complete").exists() {
+        eprintln!(
+            "generating {} into {} (cached for later runs)...",
+            o.size,
+            data.display()
+        );
+        let _ = std::fs::remove_dir_all(&data);
+        timed(
+            Command::new(&bin)
+                .args(["generate", "--profile", "bench", "--out"])
+                .arg(&data)
+                .args([
+                    "--size",
+                    &o.size,
+                    "--file-size",
+                    &o.file_size,
+                    "--mean-frame",
+                    &o.mean_frame.to_string(),
+                    "--seed",
+                    &o.seed.to_string(),
+                ]),
+        )?;
+        std::fs::write(data.join(".complete"), "")?;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&data)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    files.sort();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    eprintln!(
+        "warming the page cache ({} files, {:.2} GB)...",
+        files.len(),
+        bytes as f64 / 1e9
+    );
+    for f in &files {
+        std::io::copy(&mut std::fs::File::open(f)?, &mut std::io::sink())?;
+    }
+    let db = data.with_file_name(format!(
+        "{}.db",
+        data.file_name().and_then(|n| n.to_str()).unwrap_or("bench")
+    ));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mb = bytes as f64 / 1e6;
+
+    let tcpdump = if have("tcpdump") {
+        eprintln!("tcpdump -r FILE -w /dev/null...");
+        let mut t = Vec::new();
+        for _ in 0..o.runs {
+            let start = Instant::now();
+            for f in &files {
+                timed(
+                    Command::new("tcpdump")
+                        .arg("-r")
+                        .arg(f)
+                        .args(["-w", "/dev/null"]),
+                )?;
+            }
+            t.push(start.elapsed());
+        }
+        Some(median(t))
+    } else {
+        None
+    };
+
+    let index = |jobs: usize| -> Result<(Duration, String)> {
+        let mut t = Vec::new();
+        let mut last = String::new();
+        for _ in 0..o.runs {
+            remove_db(&db);
+            let (d, out) = timed(
+                Command::new(&bin)
+                    .arg("--db")
+                    .arg(&db)
+                    .args(["index", "--jobs", &jobs.to_string()])
+                    .arg(&data),
+            )?;
+            t.push(d);
+            last = out;
+        }
+        Ok((median(t), last))
+    };
+    eprintln!("pcapidx index --jobs 1...");
+    let (t1, _) = index(1)?;
+    eprintln!("pcapidx index --jobs {cores}...");
+    let (tn, summary) = index(cores)?;
+    let packets = summary_number(&summary, "packets:", "packets:").unwrap_or(0.0);
+    let peak = summary_number(&summary, "memory:", "memory:").unwrap_or(0.0);
+    let size = db_size(&db);
+
+    let tshark_conv = if o.tshark && have("tshark") {
+        eprintln!("tshark -n -q -z conv,tcp -z conv,udp (this takes a while)...");
+        let start = Instant::now();
+        for f in &files {
+            timed(
+                Command::new("tshark")
+                    .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
+                    .arg(f)
+                    .stdout(Stdio::null()),
+            )?;
+        }
+        Some(start.elapsed())
+    } else {
+        None
+    };
+
+    rows.push((
+        "capture".into(),
+        format!(
+            "{} files, {mb:.0} MB, {packets:.0} packets, {:.0} bytes/packet",
+            files.len(),
+            bytes as f64 / packets.max(1.0)
+        ),
+    ));
+    let rate = |d: Duration| {
+        format!(
+            "{:.2} s ({:.0} MB/s, {:.2} M packets/s)",
+            d.as_secs_f64(),
+            mb / d.as_secs_f64(),
+            packets / d.as_secs_f64() / 1e6
+        )
+    };
+    rows.push((format!("pcapidx index --jobs {cores}"), rate(tn)));
+    rows.push((
+        "pcapidx index --jobs 1".into(),
+        format!(
+            "{} — {cores} jobs are {:.2}x faster",
+            rate(t1),
+            t1.as_secs_f64() / tn.as_secs_f64()
+        ),
+    ));
+    if let Some(t) = tcpdump {
+        rows.push((
+            "tcpdump -r -w /dev/null".into(),
+            format!(
+                "{} — pcapidx takes {:.2}x its time",
+                rate(t),
+                tn.as_secs_f64() / t.as_secs_f64()
+            ),
+        ));
+    }
+    if let Some(t) = tshark_conv {
+        rows.push((
+            "tshark conv,tcp conv,udp".into(),
+            format!(
+                "{} — pcapidx is {:.1}x faster",
+                rate(t),
+                t.as_secs_f64() / tn.as_secs_f64()
+            ),
+        ));
+    }
+    rows.push((
+        "index size".into(),
+        format!(
+            "{:.1} MB = {:.2}% of the capture, {:.1} bytes/packet",
+            size as f64 / 1e6,
+            100.0 * size as f64 / bytes as f64,
+            size as f64 / packets.max(1.0)
+        ),
+    ));
+    rows.push(("peak memory (index)".into(), format!("{peak:.0} MB")));
+
+    // Carving: the largest session spanning files, and one of about 1000 packets.
+    let picks = [
+        (
+            "largest multi-file session",
+            "ORDER BY packets_fwd + packets_rev DESC",
+        ),
+        (
+            "~1000-packet multi-file session",
+            "ORDER BY abs(packets_fwd + packets_rev - 1000)",
+        ),
+    ];
+    for (what, order) in picks {
+        let q = format!(
+            "SELECT flow_id, src_ip, src_port, dst_ip, dst_port, packets_fwd + packets_rev AS n, files FROM flows WHERE proto = 6 AND files > 1 {order} LIMIT 1"
+        );
+        let Some(f) = sql(&bin, &db, &q)?.into_iter().next() else {
+            continue;
+        };
+        let id = f["flow_id"].to_string();
+        let out = data.with_file_name("carved.pcap");
+        let mut t = Vec::new();
+        for _ in 0..5.max(o.runs) {
+            t.push(
+                timed(
+                    Command::new(&bin)
+                        .arg("--db")
+                        .arg(&db)
+                        .args(["carve", "-q", "--flow-id", &id, "-o"])
+                        .arg(&out),
+                )?
+                .0,
+            );
+        }
+        let ours = median(t);
+        let mut line = format!(
+            "{:.1} ms ({} packets from {} files)",
+            ours.as_secs_f64() * 1e3,
+            f["n"],
+            f["files"]
+        );
+        if o.tshark && have("tshark") {
+            let (a, b) = (
+                f["src_ip"].as_str().unwrap_or(""),
+                f["dst_ip"].as_str().unwrap_or(""),
+            );
+            let field = if a.contains(':') {
+                "ipv6.addr"
+            } else {
+                "ip.addr"
+            };
+            let filter = format!(
+                "{field} == {a} && {field} == {b} && tcp.port == {} && tcp.port == {}",
+                f["src_port"], f["dst_port"]
+            );
+            let paths = sql(
+                &bin,
+                &db,
+                &format!(
+                    "SELECT DISTINCT f.path FROM packets p JOIN files f USING (file_id) WHERE p.flow_id = {id}"
+                ),
+            )?;
+            let start = Instant::now();
+            for p in paths {
+                let tmp = data.with_file_name("tshark-carved.pcap");
+                timed(
+                    Command::new("tshark")
+                        .args([
+                            "-n",
+                            "-r",
+                            p["path"].as_str().unwrap_or(""),
+                            "-Y",
+                            &filter,
+                            "-w",
+                        ])
+                        .arg(&tmp),
+                )?;
+            }
+            let theirs = start.elapsed();
+            let _ = write!(
+                line,
+                " — tshark -Y on the same files: {:.2} s, pcapidx {:.0}x faster",
+                theirs.as_secs_f64(),
+                theirs.as_secs_f64() / ours.as_secs_f64()
+            );
+        }
+        rows.push((format!("carve {what}"), line));
+    }
+
+    let mut table = format!(
+        "\n### {} — commit {} — {}\n\nRun: `cargo xtask bench --size {} --file-size {} --mean-frame {} --seed {}` (median of {} runs, warm page cache)\n\n| measure | result |\n|---|---|\n",
+        today(),
+        commit(),
+        machine(),
+        o.size,
+        o.file_size,
+        o.mean_frame,
+        o.seed,
+        o.runs
+    );
+    for (k, v) in &rows {
+        let _ = writeln!(table, "| {k} | {v} |");
+    }
+    println!("{table}");
+    if o.append {
+        let path = root.join("BENCHMARKS.md");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        f.write_all(table.as_bytes())?;
+        eprintln!("appended to {}", path.display());
+    }
+    Ok(())
+}
+
+fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
