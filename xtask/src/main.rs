@@ -184,8 +184,12 @@ fn bench(o: &Opts) -> Result<()> {
     }
     let bin = root.join("target/release/pcapidx");
     let data = root.join("bench-data").join(format!(
-        "run-{}-{}-{}-{}",
-        o.size, o.file_size, o.mean_frame, o.seed
+        "run-{}-{}-{}-{}-v{}",
+        o.size,
+        o.file_size,
+        o.mean_frame,
+        o.seed,
+        pcapidx_gen::bench::VERSION
     ));
     if !data.join(".complete").exists() {
         eprintln!(

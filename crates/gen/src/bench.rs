@@ -17,6 +17,10 @@ use crate::packet::{Body, Host, Pkt, flags};
 use crate::rng::Rng;
 use crate::run::{Container, RunSpec, RunWriter};
 
+/// Changes whenever the same configuration would write different bytes
+/// (benchmark data cached under an older version is regenerated).
+pub const VERSION: u32 = 2;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Stop after this many bytes of capture.
@@ -308,7 +312,16 @@ pub fn write(dir: &Path, cfg: &Config) -> io::Result<Summary> {
         sim.servers[0],
         Body::Proto { proto: 0, len: 0 },
     );
+    // Bulk transfers carry most bytes: their pace is steered so that the
+    // mean frame size approaches the one asked for.
+    let mut pace = 1.0f64;
+    let mut checked_at = 0;
     while w.bytes < cfg.total_bytes {
+        if w.packets >= checked_at + 20_000 {
+            checked_at = w.packets;
+            let mean = w.bytes as f64 / w.packets as f64 - 16.0;
+            pace = (pace * (mean / target).powf(2.0)).clamp(0.05, 50.0);
+        }
         let Some(Reverse((t, i))) = sim.queue.pop() else {
             break;
         };
@@ -318,7 +331,7 @@ pub fn write(dir: &Path, cfg: &Config) -> io::Result<Summary> {
         }
         let s = &mut sim.sessions[i];
         let rng = &mut sim.rng;
-        let next = step(s, t, rng, &mut buf_pkt);
+        let next = step(s, t, rng, pace, &mut buf_pkt);
         let (reverse, p) = buf_pkt_dir(&buf_pkt, s);
         w.write(t, truth_id, reverse, &p, None)?;
         match next {
@@ -353,7 +366,8 @@ fn seq(base: u32, off: u64) -> u32 {
     (u64::from(base) + off) as u32
 }
 
-fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
+/// `pace` stretches the gaps of bulk transfers (see `write`).
+fn step(s: &mut Session, t: i64, rng: &mut Rng, pace: f64, out: &mut Pkt) -> Option<i64> {
     use flags::*;
     let (c, sv, cp, sp) = (s.client, s.server, s.cport, s.sport);
     let up = |fl, seq: u32, ack: u32, len| {
@@ -443,7 +457,11 @@ fn step(s: &mut Session, t: i64, rng: &mut Rng, out: &mut Pkt) -> Option<i64> {
                     1448,
                 )
             };
-            let next = t + if k % 3 == 2 { *gap } else { 30_000 };
+            let next = t + if k % 3 == 2 {
+                (*gap as f64 * pace) as i64
+            } else {
+                30_000
+            };
             (next < *until).then_some(next)
         }
         Kind::Chatty { until, step } => {

@@ -5,8 +5,10 @@
 //! A list is stored as self-contained chunks. A chunk is a sequence of
 //! LEB128 varints; each entry starts with a tag:
 //!
-//! - `tag & 1 == 0`: a packet. `caplen = tag >> 3`, bit 1 = reverse
-//!   direction, bit 2 = the original length differs from the captured one.
+//! - `tag & 1 == 0`: a packet. Bit 1 = reverse direction, bit 2 = the
+//!   original length differs from the captured one, bit 3 = the captured
+//!   length is the previous packet's in the same direction (then the tag is
+//!   just those bits), else `caplen = tag >> 4`.
 //!   Then: `[zigzag(orig_len - caplen)]` if bit 2; the timestamp delta from
 //!   the previous packet of the chunk (the first packet's delta is from 0),
 //!   as `zigzag(delta/1000) << 1` when it is a whole number of microseconds,
@@ -56,6 +58,7 @@ pub enum DecodeError {
 const CTRL_FILE: u64 = 0;
 const CTRL_IFACE: u64 = 1;
 const CTRL_TS: u64 = 2;
+const SAME_CAPLEN: u64 = 8;
 /// Smallest record header of any format: the minimum distance between records
 /// beyond the captured bytes.
 const MIN_HEADER: u64 = 16;
@@ -87,6 +90,8 @@ pub struct Encoder {
     iface: u32,
     next_offset: u64,
     last_ts: i64,
+    /// Captured length of the last packet in each direction.
+    last_caplen: [Option<u32>; 2],
     count: u32,
 }
 
@@ -118,10 +123,14 @@ impl Encoder {
             delta = 0;
         }
         let differs = p.orig_len != p.caplen;
-        put(
-            &mut self.buf,
-            u64::from(p.caplen) << 3 | u64::from(differs) << 2 | u64::from(p.reverse) << 1,
-        );
+        let dir = usize::from(p.reverse);
+        let flags = u64::from(differs) << 2 | u64::from(p.reverse) << 1;
+        if self.last_caplen[dir] == Some(p.caplen) {
+            put(&mut self.buf, flags | SAME_CAPLEN);
+        } else {
+            put(&mut self.buf, u64::from(p.caplen) << 4 | flags);
+            self.last_caplen[dir] = Some(p.caplen);
+        }
         if differs {
             put(
                 &mut self.buf,
@@ -196,6 +205,7 @@ pub fn decode_into(chunk: &[u8], out: &mut Vec<Position>) -> Result<(), DecodeEr
     let mut iface = 0u32;
     let mut next_offset = 0u64;
     let mut last_ts = 0i64;
+    let mut last_caplen: [Option<u32>; 2] = [None; 2];
     while c.at < chunk.len() {
         let tag = c.get()?;
         if tag & 1 == 1 {
@@ -211,7 +221,14 @@ pub fn decode_into(chunk: &[u8], out: &mut Vec<Position>) -> Result<(), DecodeEr
             continue;
         }
         let file_id = file.ok_or(DecodeError::NoFile)?;
-        let caplen = u32_of(tag >> 3)?;
+        let dir = usize::from(tag & 2 != 0);
+        let caplen = if tag & SAME_CAPLEN != 0 {
+            last_caplen[dir].ok_or(DecodeError::OutOfRange)?
+        } else {
+            let c = u32_of(tag >> 4)?;
+            last_caplen[dir] = Some(c);
+            c
+        };
         let orig_len = if tag & 4 != 0 {
             let d = unzigzag(c.get()?);
             u32::try_from(i64::from(caplen) + d).map_err(|_| DecodeError::OutOfRange)?
