@@ -10,9 +10,13 @@ or fatal error (unusable index, bad arguments).
 
 Examples:
   pcapidx index /captures/                 index a folder (again: only what is new)
+  pcapidx summary                          what is in the index
   pcapidx flows --where \"dst_port = 443\" --format csv
+  pcapidx flows --grep '10\\.1\\.2\\.3:|dns'
   pcapidx carve --flow-id 42 -o - | tshark -r -
-  pcapidx sql \"SELECT src_ip, sum(bytes_fwd) FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"";
+  pcapidx sql \"SELECT src_ip, sum(bytes_fwd) FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"
+
+The tables and views are documented in docs/schema.md.";
 
 /// Index packet captures once, then query flows with SQL and carve sessions in milliseconds.
 #[derive(Debug, Parser)]
@@ -32,6 +36,10 @@ pub enum Command {
     Index(IndexArgs),
     /// List flows (sessions).
     Flows(FlowsArgs),
+    /// List the MAC addresses seen, with their vendors and traffic.
+    Macs(MacsArgs),
+    /// Show an overview of the index: files, time span, protocols, top talkers.
+    Summary(SummaryArgs),
     /// List the files the index knows, with their status.
     Files(FormatArg),
     /// Write the packets of flows as a new capture, reading only their records.
@@ -113,12 +121,25 @@ pub struct FormatArg {
 #[command(after_help = "\
 --where takes an SQL expression over the flows columns: flow_id, proto, src_ip, src_port,
 dst_ip, dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
-packets_rev, bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files.
+packets_rev, bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files,
+service, community_id, src_key, dst_key; and the functions ip_in_cidr(ip, cidr),
+cidr_first(cidr), cidr_last(cidr), ip_key(ip), ts_iso(ns), mac_vendor(mac).
+A range scan on an address uses the index:
+  --where \"dst_key BETWEEN cidr_first('10.20.0.0/16') AND cidr_last('10.20.0.0/16')\"
+
+The table shows Id, Proto, Src, Dst, Flags (forward/reverse), FCount and RCount
+(packets each way), Bytes, Start, Duration (s), Service, cut to the terminal's width.
+csv, json and jsonl write every flows column instead.
 Exit status 1 when no flow matches.")]
 pub struct FlowsArgs {
     /// SQL expression selecting flows, e.g. "proto = 6 AND dst_port = 443".
     #[arg(long = "where", value_name = "EXPR")]
     pub where_: Option<String>,
+
+    /// Regular expression over a flow's text: protocol, source and destination
+    /// (address:port) and service, e.g. "10\.1\.2\.3:" or "(?i)dns|ntp".
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
 
     /// Show at most N flows.
     #[arg(long, value_name = "N")]
@@ -126,6 +147,39 @@ pub struct FlowsArgs {
 
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each address seen as the source or destination MAC of a flow (the MACs of its first
+packet that carries any), with the flows it is in, packets and bytes sent (forward
+packets of flows it started, reverse ones of flows it answered) and received, first
+and last time, and its vendor from the IEEE registry shipped with pcapidx. Broadcast,
+multicast and locally administered addresses are labelled as such.")]
+pub struct MacsArgs {
+    /// Show at most N addresses (the busiest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// How many entries the top lists hold.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: u32,
+
+    /// Output format: text for people, json for scripts.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +228,15 @@ pub enum CarveFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Tables and views: flows, flow_summary, conversations, macs, files, interfaces,
+services, ip_protocols, ethertypes, and packets (one row per packet; filter on
+flow_id). Functions: ip_in_cidr(ip, cidr), ip_key(ip), cidr_first(cidr),
+cidr_last(cidr), ip_text(key), ts_iso(ns), mac_vendor(mac), and X REGEXP 'pattern'.
+See docs/schema.md for every column and a cookbook of queries.
+
+Example:
+  pcapidx sql \"SELECT protocol, count(*) FROM flow_summary GROUP BY 1 ORDER BY 2 DESC\"")]
 pub struct SqlArgs {
     /// The query (read-only: statements that write are refused).
     pub query: String,

@@ -4,13 +4,14 @@ mod carve_cmd;
 mod cli;
 mod index_cmd;
 mod output;
+mod summary;
 
 use std::io;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use pcapidx_store::{QueryRow, Store};
+use pcapidx_store::{FlowQuery, QueryRow, Store, Value};
 
 use cli::{Cli, Command, Format};
 use output::RowPrinter;
@@ -56,23 +57,43 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Index(args) => index_cmd::run(&cli.db, args),
         Command::Flows(args) => {
             let store = open_read_only(&cli.db)?;
-            let sql = Store::flows_sql(args.where_.as_deref(), args.limit);
-            let rows = print_query(&store, &sql, args.format.format).context("flows")?;
+            if let Some(g) = &args.grep {
+                pcapidx_store::check_regexp(g).map_err(|e| anyhow::anyhow!("--grep {g:?}: {e}"))?;
+            }
+            let (sql, params) = pcapidx_store::flows_sql(&FlowQuery {
+                where_: args.where_.as_deref(),
+                grep: args.grep.as_deref(),
+                limit: args.limit,
+                table: args.format.format == Format::Table,
+            });
+            let rows = print_query(&store, &sql, &params, args.format.format).context("flows")?;
             Ok(if rows == 0 {
                 Outcome::Incomplete
             } else {
                 Outcome::Success
             })
         }
+        Command::Macs(args) => {
+            let store = open_read_only(&cli.db)?;
+            let table = args.format.format == Format::Table;
+            let sql = pcapidx_store::macs_sql(table, args.limit);
+            print_query(&store, &sql, &[], args.format.format).context("macs")?;
+            Ok(Outcome::Success)
+        }
+        Command::Summary(args) => {
+            let store = open_read_only(&cli.db)?;
+            summary::print(&store, args.top, args.format)?;
+            Ok(Outcome::Success)
+        }
         Command::Carve(args) => carve_cmd::run(&cli.db, args),
         Command::Files(args) => {
             let store = open_read_only(&cli.db)?;
-            print_query(&store, &Store::files_sql(), args.format)?;
+            print_query(&store, &pcapidx_store::files_sql(), &[], args.format)?;
             Ok(Outcome::Success)
         }
         Command::Sql(args) => {
             let store = open_read_only(&cli.db)?;
-            print_query(&store, &args.query, args.format.format).map_err(explain_sql_error)?;
+            print_query(&store, &args.query, &[], args.format.format).map_err(explain_sql_error)?;
             Ok(Outcome::Success)
         }
         Command::Generate(args) => {
@@ -128,10 +149,10 @@ fn explain_sql_error(e: anyhow::Error) -> anyhow::Error {
 }
 
 /// Runs a query and prints its rows; returns how many were printed.
-fn print_query(store: &Store, sql: &str, format: Format) -> Result<u64> {
+fn print_query(store: &Store, sql: &str, params: &[Value], format: Format) -> Result<u64> {
     let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    let mut p = RowPrinter::new(out, format);
-    store.query::<anyhow::Error>(sql, &[], |row| {
+    let mut p = RowPrinter::new(out, format).fit_to(terminal_width());
+    store.query::<anyhow::Error>(sql, params, |row| {
         match row {
             QueryRow::Columns(c) => p.columns(c)?,
             QueryRow::Values(v) => p.row(v)?,
@@ -141,4 +162,9 @@ fn print_query(store: &Store, sql: &str, format: Format) -> Result<u64> {
     let rows = p.rows();
     p.finish()?;
     Ok(rows)
+}
+
+/// The width of the terminal standard output goes to, if it goes to one.
+pub(crate) fn terminal_width() -> Option<usize> {
+    terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0))
 }

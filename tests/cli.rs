@@ -4,12 +4,6 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-fn testdata(set: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(set)
-}
-
 fn files_of(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -362,8 +356,9 @@ fn sql_is_read_only_and_errors_are_clear() {
         0,
     );
     for stmt in [
-        "DROP TABLE flows",
-        "UPDATE flows SET proto = 1",
+        "DROP TABLE flow_data",
+        "DROP VIEW flows",
+        "UPDATE flow_data SET proto = 1",
         "DELETE FROM files",
     ] {
         let out = pcapidx(&db, &["sql", stmt]);

@@ -29,6 +29,13 @@ pub fn pcapidx_ok(db: &Path, args: &[&str], code: i32) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A bundled sample set under `testdata/`.
+pub fn testdata(set: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(set)
+}
+
 /// A fresh, empty folder for one test.
 pub fn tmpdir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -1,4 +1,5 @@
-//! Project tasks. `cargo xtask bench`: generate (and cache) a rotated capture
+//! Project tasks. `cargo xtask oui DIR` regenerates the MAC vendor table
+//! from IEEE registry files. `cargo xtask bench`: generate (and cache) a rotated capture
 //! run with the project's generator, then measure, side by side in one run
 //! with a warm page cache: `pcapidx index` (all cores and one), `tcpdump -r
 //! FILE -w /dev/null` over the same files (the cost of reading and copying
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod oui;
+
 struct Opts {
     size: String,
     file_size: String,
@@ -27,14 +30,23 @@ struct Opts {
 
 const USAGE: &str =
     "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
-                        [--runs 3] [--no-tshark] [--no-append]";
+                        [--runs 3] [--no-tshark] [--no-append]
+       cargo xtask oui DIR      (DIR holds IEEE's oui.csv, mam.csv, oui36.csv, iab.csv,
+                                 e.g. /usr/share/ieee-data from Debian's ieee-data)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        Some("bench") => {}
+        Some("bench") => bench_command(args),
+        Some("oui") => {
+            let dir = args.next().context(USAGE)?;
+            oui::regenerate(Path::new(&dir), &root().join(oui::TABLE))
+        }
         _ => bail!("{USAGE}"),
     }
+}
+
+fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
     let mut o = Opts {
         size: "1G".into(),
         file_size: "100M".into(),

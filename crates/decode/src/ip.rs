@@ -60,6 +60,8 @@ pub(crate) fn decode_ip(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
                 ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
             });
         }
+    } else if matches!(ip.proto, 1 | 58) && t.len() >= 2 {
+        ip.icmp = Some((t[0], t[1]));
     }
     Ok(())
 }

@@ -69,6 +69,8 @@ pub struct Ip {
     /// Ports, for protocols that have them and when the header was present.
     pub ports: Option<(u16, u16)>,
     pub tcp: Option<Tcp>,
+    /// ICMP or ICMPv6 type and code (they identify the flow for Community ID).
+    pub icmp: Option<(u8, u8)>,
     pub frag: Frag,
 }
 

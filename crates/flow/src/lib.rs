@@ -21,10 +21,12 @@
 //! the sink, not kept.
 #![forbid(unsafe_code)]
 
+mod community;
 mod key;
 mod state;
 mod tracker;
 
+pub use community::{CommunityId, community_id, icmp_ports};
 pub use key::{FlowKey, KeyKind};
 pub use state::{SavedFlow, StateError, decode_all};
 pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Tracker, TrackerStats};

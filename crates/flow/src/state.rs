@@ -1,6 +1,6 @@
 //! The open-flow state: what a later run needs to continue a flow and cannot
 //! read back from the flow's row — TCP sequence bases and close state, a
-//! third VLAN tag, and the files the flow is in. Varint-encoded behind a
+//! third VLAN tag, the first ICMP type and code, and the files the flow is in. Varint-encoded behind a
 //! version byte: a few bytes per flow. At each checkpoint the states of all
 //! open flows are saved together ([`encode_all`]), sorted by flow id.
 use thiserror::Error;
@@ -111,6 +111,7 @@ const FIN0: u8 = 4;
 const FIN1: u8 = 8;
 const RST: u8 = 16;
 const VLAN3: u8 = 32;
+const ICMP: u8 = 64;
 
 const ALL_VERSION: u8 = 1;
 
@@ -175,12 +176,18 @@ pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, files: &[u32]) -> Vec<u8>
     if rec.key.vlan_count > 2 {
         bits |= VLAN3;
     }
+    if rec.icmp.is_some() {
+        bits |= ICMP;
+    }
     out.push(bits);
     for b in tcp.base.iter().flatten() {
         put(&mut out, u64::from(*b));
     }
     if rec.key.vlan_count > 2 {
         put(&mut out, u64::from(rec.key.vlans[2]));
+    }
+    if let Some((t, c)) = rec.icmp {
+        out.extend_from_slice(&[t, c]);
     }
     put(&mut out, files.len() as u64);
     for f in files {
@@ -218,6 +225,11 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
         vlans[2] = u16::try_from(r.var()?).map_err(|_| StateError::Invalid)?;
         vlan_count = 3;
     }
+    let icmp = if bits & ICMP != 0 {
+        Some((r.u8()?, r.u8()?))
+    } else {
+        None
+    };
     let n = r.var()? as usize;
     if n > r.0.len() {
         return Err(StateError::Truncated);
@@ -259,6 +271,7 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
         src_mac: s.src_mac,
         dst_mac: s.dst_mac,
         files: files.len() as u32,
+        icmp,
     };
     Ok((rec, tcp, files))
 }

@@ -107,6 +107,8 @@ pub struct FlowRecord {
     pub dst_mac: Option<[u8; 6]>,
     /// Number of distinct files the flow's packets are in.
     pub files: u32,
+    /// ICMP type and code of the flow's first packet (ICMP flows only).
+    pub icmp: Option<(u8, u8)>,
 }
 
 impl FlowRecord {
@@ -393,6 +395,7 @@ impl Tracker {
                 src_mac: None,
                 dst_mac: None,
                 files: 0,
+                icmp: p.d.ip.icmp.filter(|_| !key.is_l2()),
             },
             tcp: TcpState::default(),
             files: Vec::new(),
@@ -645,6 +648,7 @@ mod tests {
                 proto,
                 ports: (proto != 1).then_some((sp, dp)),
                 tcp: (proto == 6).then_some(Tcp { flags, seq, ack: 0 }),
+                icmp: (proto == 1).then_some((8, 0)),
                 frag: Frag::Whole,
             },
             ..Default::default()

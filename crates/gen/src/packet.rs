@@ -15,12 +15,27 @@ pub struct Host {
     pub v6: bool,
 }
 
+/// Vendor blocks for host MACs (Intel, Google, VMware, Cisco), and a locally
+/// administered one, so that vendor look-ups have something to find.
+const HOST_OUIS: [[u8; 3]; 5] = [
+    [0x00, 0x1b, 0x21],
+    [0x3c, 0x5a, 0xb4],
+    [0x00, 0x0c, 0x29],
+    [0xf4, 0xbd, 0x9e],
+    [0x02, 0x00, 0x5e],
+];
+
+fn host_mac(family: u8, net: u8, last: u8) -> [u8; 6] {
+    let [a, b, c] = HOST_OUIS[usize::from(last) % HOST_OUIS.len()];
+    [a, b, c, family, net, last]
+}
+
 impl Host {
     pub fn v4(mac_last: u8, ip: [u8; 4]) -> Self {
         let mut a = [0u8; 16];
         a[..4].copy_from_slice(&ip);
         Host {
-            mac: [0x02, 0x00, 0x5e, 0x10, ip[2], mac_last],
+            mac: host_mac(0x10, ip[2], mac_last),
             ip: a,
             v6: false,
         }
@@ -28,7 +43,7 @@ impl Host {
 
     pub fn v6(mac_last: u8, ip: [u8; 16]) -> Self {
         Host {
-            mac: [0x02, 0x00, 0x5e, 0x20, ip[14], mac_last],
+            mac: host_mac(0x20, ip[14], mac_last),
             ip,
             v6: true,
         }

@@ -2,6 +2,7 @@
 //! is not indexed.
 use ipnet::IpNet;
 use pcapidx_decode::Ip;
+pub use pcapidx_store::parse_cidr;
 
 #[derive(Debug, Clone, Default)]
 pub struct IgnoreFilter {
@@ -64,14 +65,6 @@ pub fn parse_ignore_file(text: &str) -> Result<Vec<IpNet>, String> {
         out.push(parse_cidr(line).map_err(|e| format!("line {}: {e}", n + 1))?);
     }
     Ok(out)
-}
-
-/// A CIDR, or a bare address meaning a single host.
-pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("invalid CIDR {s:?} (expected e.g. 10.0.0.0/8 or 2001:db8::/32)"))
 }
 
 #[cfg(test)]

@@ -12,9 +12,11 @@
 #![deny(unsafe_code)]
 
 mod format;
+mod functions;
 mod migrate;
 mod packets_vtab;
 mod read;
+mod reports;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +25,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
-pub use format::{ip_text, mac_text, tcp_flag_letters};
+pub use format::{IpKey, ts_iso};
+pub use functions::{check_regexp, parse_cidr};
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
+pub use reports::{FlowQuery, Section, files_sql, flows_sql, macs_sql, summary_sections};
 pub use rusqlite::types::Value;
 pub use write::Batch;
 
@@ -62,6 +66,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    services: write::Services,
 }
 
 impl Store {
@@ -88,11 +93,16 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -65536)?;
+        // Statement journals (REPLACE over several indexes needs them) stay off disk.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         migrate::migrate(&conn, path)?;
         packets_vtab::register(&conn, path)?;
+        functions::register(&conn)?;
+        let services = write::Services::load(&conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            services,
         })
     }
 
@@ -122,9 +132,11 @@ impl Store {
             })?;
         migrate::check_version(version, path)?;
         packets_vtab::register(&conn, path)?;
+        functions::register(&conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            services: write::Services::default(),
         })
     }
 
@@ -134,7 +146,7 @@ impl Store {
 
     /// Starts a batch of writes (one transaction; one at a time).
     pub fn batch(&self) -> Result<Batch<'_>> {
-        Batch::begin(&self.conn)
+        Batch::begin(&self.conn, &self.services)
     }
 
     /// Size on disk of the database and its WAL.
@@ -153,5 +165,207 @@ impl Store {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipnet::IpNet;
+    use pcapidx_flow::{FlowKey, FlowRecord, KeyKind};
+    use std::net::IpAddr;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pcapidx-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("i.db")
+    }
+
+    /// A UDP flow from `src` to `dst` at `ts` (seconds may be negative).
+    fn flow(id: u64, src: &str, dst: &str, ts_ns: i64) -> FlowRecord {
+        let bytes = |a: IpAddr| match a {
+            IpAddr::V4(a) => {
+                let mut v = [0u8; 16];
+                v[..4].copy_from_slice(&a.octets());
+                (KeyKind::Ip4, v)
+            }
+            IpAddr::V6(a) => (KeyKind::Ip6, a.octets()),
+        };
+        let ((kind, a), (_, b)) = (bytes(src.parse().unwrap()), bytes(dst.parse().unwrap()));
+        FlowRecord {
+            id,
+            key: FlowKey {
+                kind,
+                proto: 17,
+                has_ports: true,
+                vlan_count: 0,
+                vlans: [0; 3],
+                ethertype: 0,
+                a,
+                b,
+                a_port: 1000,
+                b_port: 53,
+            },
+            src_is_a: true,
+            first_ts_ns: ts_ns,
+            last_ts_ns: ts_ns + 1_500_000_000,
+            packets: [1, 1],
+            bytes: [60, 90],
+            tcp_flags: [0, 0],
+            src_mac: Some([0x00, 0x1b, 0x21, 0, 0, id as u8]),
+            dst_mac: Some([0xff; 6]),
+            files: 1,
+            icmp: None,
+        }
+    }
+
+    const EDGE_ADDRESSES: &[&str] = &[
+        "0.0.0.0",
+        "0.0.0.1",
+        "9.255.255.255",
+        "10.0.0.0",
+        "10.20.255.255",
+        "10.255.255.255",
+        "11.0.0.0",
+        "127.255.255.255",
+        "128.0.0.0",
+        "192.168.1.1",
+        "255.255.255.254",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "::ffff:10.0.0.1",
+        "2001:db8::",
+        "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+        "2001:db9::",
+        "fe80::1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ];
+
+    const EDGE_RANGES: &[&str] = &[
+        "0.0.0.0/0",
+        "10.0.0.0/8",
+        "10.20.0.0/16",
+        "10.20.255.255/32",
+        "10.1.2.3/8",
+        "127.255.255.255/1",
+        "128.0.0.0/1",
+        "255.255.255.255/32",
+        "0.0.0.0/32",
+        "::/0",
+        "::/128",
+        "::ffff:0:0/96",
+        "2001:db8::/32",
+        "2001:db8::/128",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        "fe80::/10",
+        "192.168.1.1",
+    ];
+
+    #[test]
+    fn range_scans_agree_with_ip_in_cidr_and_use_the_index() {
+        let path = temp_db("ranges");
+        let store = Store::open(&path).unwrap();
+        let mut b = store.batch().unwrap();
+        for (i, a) in EDGE_ADDRESSES.iter().enumerate() {
+            let other = if a.contains(':') {
+                "2001:db8::53"
+            } else {
+                "10.0.0.53"
+            };
+            b.put_flow(&flow(i as u64 + 1, a, other, 0)).unwrap();
+        }
+        b.commit().unwrap();
+        let ids = |sql: &str, cidr: &str| -> Vec<i64> {
+            let mut st = store.conn.prepare(sql).unwrap();
+            st.query_map([cidr], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        for cidr in EDGE_RANGES {
+            let by_function = ids(
+                "SELECT flow_id FROM flows WHERE ip_in_cidr(src_ip, ?1) ORDER BY flow_id",
+                cidr,
+            );
+            let by_range = ids(
+                "SELECT flow_id FROM flows WHERE src_key BETWEEN cidr_first(?1) AND cidr_last(?1)
+                 ORDER BY flow_id",
+                cidr,
+            );
+            let net: IpNet = parse_cidr(cidr).unwrap();
+            let expected: Vec<i64> = EDGE_ADDRESSES
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| net.contains(&a.parse::<IpAddr>().unwrap()))
+                .map(|(i, _)| i as i64 + 1)
+                .collect();
+            assert_eq!(by_function, expected, "ip_in_cidr over {cidr}");
+            assert_eq!(by_range, expected, "range scan over {cidr}");
+        }
+        let plan: Vec<String> = store
+            .conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT flow_id FROM flows
+                 WHERE dst_key BETWEEN cidr_first('10.0.0.0/8') AND cidr_last('10.0.0.0/8')",
+            )
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("INDEX flow_data_dst_key")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn views_render_what_the_functions_render() {
+        let path = temp_db("views");
+        let store = Store::open(&path).unwrap();
+        let mut b = store.batch().unwrap();
+        let times = [
+            0,
+            -1,
+            -1_500_000_000,
+            1_714_564_800_123_456_789,
+            951_782_400_000_000_000,
+        ];
+        for (i, ts) in times.iter().enumerate() {
+            let (s, d) = if i % 2 == 0 {
+                ("192.168.1.1", "10.0.0.53")
+            } else {
+                ("2001:db8::1", "2001:db8::53")
+            };
+            b.put_flow(&flow(i as u64 + 1, s, d, *ts)).unwrap();
+        }
+        b.commit().unwrap();
+        let mut st = store
+            .conn
+            .prepare(
+                "SELECT s.start_time, ts_iso(f.first_ts_ns), s.end_time, ts_iso(f.last_ts_ns),
+                    f.src_ip, ip_text(f.src_key), f.src_mac, s.protocol, c.src, c.dst
+                 FROM flow_summary s JOIN flows f USING (flow_id)
+                 JOIN conversations c USING (flow_id) ORDER BY flow_id",
+            )
+            .unwrap();
+        let rows: Vec<Vec<String>> = st
+            .query_map([], |r| (0..10).map(|i| r.get::<_, String>(i)).collect())
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), times.len());
+        for r in &rows {
+            assert_eq!(r[0], r[1]);
+            assert_eq!(r[2], r[3]);
+            assert_eq!(r[4], r[5]);
+            assert_eq!(r[7], "udp");
+        }
+        assert_eq!(rows[1][0], "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(rows[0][6], "00:1b:21:00:00:01");
+        assert_eq!(rows[0][8], "192.168.1.1:1000");
+        assert_eq!(rows[1][9], "[2001:db8::53]:53");
     }
 }

@@ -5,7 +5,7 @@ use pcapidx_positions::Position;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
 
-use crate::format::{parse_ip, parse_mac, tcp_flags_from_letters};
+use crate::format::{IpKey, mac_from_key};
 use crate::{Result, Store, StoreError};
 
 /// What a query visitor is given: the column names once, then each row.
@@ -143,29 +143,13 @@ fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
     })
 }
 
-/// The columns `pcapidx flows` shows, in order.
-pub const FLOW_COLUMNS: &str =
-    "flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype, vlan,
-    vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
-    tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files";
-
-/// The columns `pcapidx files` shows, in order.
-const FILES_LIST: &str = "file_id, path, size, format, link_types, packets, flow_packets,
-    filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters";
-
 /// A flow's row and saved state, back into the tracker's terms.
 fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
     let id: i64 = r.get(0)?;
     let bad = |what: &str| StoreError::Damaged(format!("open flow {id}: {what}"));
     let proto: Option<i64> = r.get(1)?;
-    let mac = |i: usize| -> Result<Option<[u8; 6]>> {
-        match r.get::<_, Option<String>>(i)? {
-            None => Ok(None),
-            Some(t) => parse_mac(&t)
-                .map(Some)
-                .ok_or_else(|| bad("bad MAC address")),
-        }
-    };
+    let mac =
+        |i: usize| -> Result<Option<[u8; 6]>> { Ok(r.get::<_, Option<i64>>(i)?.map(mac_from_key)) };
     let (src_mac, dst_mac) = (mac(17)?, mac(18)?);
     let (kind, src, dst) = match proto {
         None => {
@@ -179,12 +163,14 @@ fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
         }
         Some(_) => {
             let ip = |i: usize| -> Result<(KeyKind, [u8; 16])> {
-                let t: String = r
-                    .get::<_, Option<String>>(i)?
-                    .ok_or_else(|| bad("no address"))?;
-                parse_ip(&t).ok_or_else(|| bad("bad address"))
+                IpKey::from_sql(r.get_ref(i)?)
+                    .map(IpKey::to_flow)
+                    .ok_or_else(|| bad("bad address key"))
             };
-            let ((kind, s), (_, d)) = (ip(2)?, ip(4)?);
+            let ((kind, s), (kind_d, d)) = (ip(2)?, ip(4)?);
+            if kind != kind_d {
+                return Err(bad("addresses of two families"));
+            }
             (kind, s, d)
         }
     };
@@ -194,10 +180,7 @@ fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
         (Some(a), Some(b)) => Some((a, b)),
         _ => None,
     };
-    let flags = |i: usize| -> Result<u8> {
-        Ok(r.get::<_, Option<String>>(i)?
-            .map_or(0, |t| tcp_flags_from_letters(&t)))
-    };
+    let flags = |i: usize| -> Result<u8> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0) as u8) };
     let u = |i: usize| -> Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
     Ok(SavedFlow {
         id: id as u64,
@@ -219,7 +202,6 @@ fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
         state,
     })
 }
-
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?");
@@ -275,10 +257,10 @@ impl Store {
         let states =
             decode_all(&blob).map_err(|e| StoreError::Damaged(format!("tracker state: {e}")))?;
         let mut st = self.conn.prepare(
-            "SELECT flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype, vlan, vlan_inner,
-                first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
-                tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac
-             FROM flows WHERE flow_id = ?",
+            "SELECT flow_id, proto, src_key, src_port, dst_key, dst_port, ethertype, vlan,
+                vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
+                flags_fwd, flags_rev, src_mac_key, dst_mac_key
+             FROM flow_data WHERE flow_id = ?",
         )?;
         let mut out = Vec::with_capacity(states.len());
         for (id, state) in states {
@@ -294,9 +276,9 @@ impl Store {
     /// The next unused flow id. Every flow, open or not, has a row from the
     /// commit that first saw it.
     pub fn next_flow_id(&self) -> Result<u64> {
-        let max: Option<i64> = self
-            .conn
-            .query_row("SELECT max(flow_id) FROM flows", [], |r| r.get(0))?;
+        let max: Option<i64> =
+            self.conn
+                .query_row("SELECT max(flow_id) FROM flow_data", [], |r| r.get(0))?;
         Ok(max.map_or(1, |m| m as u64 + 1))
     }
 
@@ -304,7 +286,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT 1 FROM flows WHERE flow_id = ?",
+                "SELECT 1 FROM flow_data WHERE flow_id = ?",
                 [flow_id as i64],
                 |_| Ok(()),
             )
@@ -362,23 +344,5 @@ impl Store {
             visit(QueryRow::Values(&values))?;
         }
         Ok(())
-    }
-
-    /// The SQL behind `pcapidx flows`.
-    pub fn flows_sql(where_expr: Option<&str>, limit: Option<u64>) -> String {
-        let mut sql = format!("SELECT {FLOW_COLUMNS} FROM flows");
-        if let Some(w) = where_expr {
-            sql.push_str(&format!(" WHERE ({w})"));
-        }
-        sql.push_str(" ORDER BY flow_id");
-        if let Some(n) = limit {
-            sql.push_str(&format!(" LIMIT {n}"));
-        }
-        sql
-    }
-
-    /// The SQL behind `pcapidx files`.
-    pub fn files_sql() -> String {
-        format!("SELECT {FILES_LIST} FROM files ORDER BY file_id")
     }
 }

@@ -1,16 +1,43 @@
 //! Batched writes: one transaction, prepared statements reused across rows.
+use std::collections::HashMap;
+
 use pcapidx_capture::Interface;
 use pcapidx_flow::{FlowRecord, KeyKind};
 use rusqlite::{Connection, Statement, params};
 
 use crate::Result;
-use crate::format::{ip_text, mac_text, tcp_flag_letters};
+use crate::format::{IpKey, ip6_text, mac_key};
 use crate::read::FileRow;
+
+/// The `services` table, held in memory while writing.
+#[derive(Debug, Default)]
+pub(crate) struct Services(HashMap<(u8, u16), String>);
+
+impl Services {
+    pub(crate) fn load(conn: &Connection) -> Result<Services> {
+        let mut st = conn.prepare("SELECT proto, port, name FROM services")?;
+        let map = st
+            .query_map([], |r| {
+                Ok(((r.get::<_, u8>(0)?, r.get::<_, u16>(1)?), r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Services(map))
+    }
+
+    /// The service of a flow: its responder's port, else its originator's.
+    fn guess(&self, proto: u8, dst_port: u16, src_port: u16) -> Option<&str> {
+        self.0
+            .get(&(proto, dst_port))
+            .or_else(|| self.0.get(&(proto, src_port)))
+            .map(String::as_str)
+    }
+}
 
 /// One transaction of writes. Its statements are prepared once and reused
 /// for every row. Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'a> {
     conn: &'a Connection,
+    services: &'a Services,
     file: Statement<'a>,
     iface: Statement<'a>,
     flow: Statement<'a>,
@@ -28,11 +55,12 @@ impl Drop for Batch<'_> {
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn begin(conn: &'a Connection) -> Result<Self> {
+    pub(crate) fn begin(conn: &'a Connection, services: &'a Services) -> Result<Self> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let prepare = || -> rusqlite::Result<Batch<'a>> {
             Ok(Batch {
                 conn,
+                services,
                 file: conn.prepare(
                     "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
                         packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
@@ -51,10 +79,19 @@ impl<'a> Batch<'a> {
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )?,
                 flow: conn.prepare(
-                    "INSERT OR REPLACE INTO flows (flow_id, proto, src_ip, src_port, dst_ip, dst_port,
-                        ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev,
-                        bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    // A flow's row is written again as it grows: only the columns
+                    // that can change are updated, so the key indexes are left alone.
+                    "INSERT INTO flow_data (flow_id, proto, src_key, src_port, dst_key,
+                        dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
+                        packets_rev, bytes_fwd, bytes_rev, flags_fwd, flags_rev, src_mac_key,
+                        dst_mac_key, files, service, community_id, src_ip6, dst_ip6)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (flow_id) DO UPDATE SET first_ts_ns = excluded.first_ts_ns,
+                        last_ts_ns = excluded.last_ts_ns, packets_fwd = excluded.packets_fwd,
+                        packets_rev = excluded.packets_rev, bytes_fwd = excluded.bytes_fwd,
+                        bytes_rev = excluded.bytes_rev, flags_fwd = excluded.flags_fwd,
+                        flags_rev = excluded.flags_rev, src_mac_key = excluded.src_mac_key,
+                        dst_mac_key = excluded.dst_mac_key, files = excluded.files",
                 )?,
                 chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
                 tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
@@ -130,14 +167,19 @@ impl<'a> Batch<'a> {
             KeyKind::L2 => k.ethertype,
         };
         let tcp = ip && k.proto == 6;
-        let flags = |f: u8| tcp.then(|| tcp_flag_letters(f));
+        let flags = |f: u8| tcp.then_some(f);
         let vlans = k.vlans();
+        let service = match (ip, port(sp), port(dp)) {
+            (true, Some(sp), Some(dp)) => self.services.guess(k.proto, dp, sp),
+            _ => None,
+        };
+        let community_id = r.community_id();
         self.flow.execute(params![
             r.id as i64,
             ip.then_some(k.proto),
-            ip_text(k.kind, src),
+            IpKey::of(k.kind, src),
             port(sp),
-            ip_text(k.kind, dst),
+            IpKey::of(k.kind, dst),
             port(dp),
             ethertype,
             vlans.first(),
@@ -150,9 +192,13 @@ impl<'a> Batch<'a> {
             r.bytes[1] as i64,
             flags(r.tcp_flags[0]),
             flags(r.tcp_flags[1]),
-            r.src_mac.as_ref().map(mac_text),
-            r.dst_mac.as_ref().map(mac_text),
+            r.src_mac.as_ref().map(mac_key),
+            r.dst_mac.as_ref().map(mac_key),
             r.files,
+            service,
+            community_id.as_ref().map(|c| c.as_str()),
+            ip6_text(k.kind, src),
+            ip6_text(k.kind, dst),
         ])?;
         Ok(())
     }
