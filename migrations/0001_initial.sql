@@ -73,9 +73,7 @@ CREATE TABLE flow_data (
     src_ip6      TEXT,
     dst_ip6      TEXT
 );
-CREATE INDEX flow_data_first_ts ON flow_data (first_ts_ns);
-CREATE INDEX flow_data_src_key ON flow_data (src_key);
-CREATE INDEX flow_data_dst_key ON flow_data (dst_key);
+-- Its secondary indexes are in indexes.sql.
 
 -- Each flow's packet positions, delta-encoded (see docs/schema.md).
 CREATE TABLE packet_chunks (
@@ -83,7 +81,6 @@ CREATE TABLE packet_chunks (
     flow_id  INTEGER NOT NULL,
     data     BLOB NOT NULL
 );
-CREATE INDEX packet_chunks_flow ON packet_chunks (flow_id);
 
 -- The flow tracker's state at the last commit: what a later run needs to
 -- continue the flows still open. One row.

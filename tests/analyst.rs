@@ -511,3 +511,42 @@ fn summary_counts_add_up() {
             .all(|w| w[0]["bytes"].as_u64() >= w[1]["bytes"].as_u64())
     );
 }
+
+/// Every SQL statement in docs/schema.md runs against a real index, so the
+/// cookbook cannot drift from the schema.
+#[test]
+fn schema_doc_queries_run() {
+    let db = index_testdata("schema-doc", "rotated");
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"))
+        .unwrap();
+    let mut statements = Vec::new();
+    for block in doc.split("```sql").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let code: String = block
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        statements.extend(
+            code.split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+    assert!(statements.len() >= 12, "{statements:?}");
+    for s in &statements {
+        let out = pcapidx(&db, &["sql", s, "--format", "json"]);
+        assert!(out.status.success(), "{s}\n{out:?}");
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(rows.is_array(), "{s}");
+    }
+    // The range-scan forms and ip_in_cidr agree.
+    let n = |q: &str| sql(&db, q)[0]["n"].as_u64().unwrap();
+    let scan = n("SELECT count(*) AS n FROM flows WHERE dst_key BETWEEN 3221225984 AND 3221226239");
+    assert!(scan > 0);
+    assert_eq!(
+        scan,
+        n("SELECT count(*) AS n FROM flows WHERE ip_in_cidr(dst_ip, '192.0.2.0/24')")
+    );
+}

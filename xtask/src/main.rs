@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 mod oui;
+mod seeds;
 
 struct Opts {
     size: String,
@@ -31,6 +32,7 @@ struct Opts {
 const USAGE: &str =
     "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
                         [--runs 3] [--no-tshark] [--no-append]
+       cargo xtask fuzz-seeds   (writes fuzz/corpus/* from testdata/)
        cargo xtask oui DIR      (DIR holds IEEE's oui.csv, mam.csv, oui36.csv, iab.csv,
                                  e.g. /usr/share/ieee-data from Debian's ieee-data)";
 
@@ -41,6 +43,14 @@ fn main() -> Result<()> {
         Some("oui") => {
             let dir = args.next().context(USAGE)?;
             oui::regenerate(Path::new(&dir), &root().join(oui::TABLE))
+        }
+        Some("fuzz-seeds") => {
+            build_pcapidx(&root())?;
+            seeds::write(&root(), &root().join("target/release/pcapidx"))
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
         }
         _ => bail!("{USAGE}"),
     }
@@ -69,10 +79,26 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
             "--runs" => o.runs = val()?.parse()?,
             "--no-tshark" => o.tshark = false,
             "--no-append" => o.append = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
             _ => bail!("unknown argument {a}\n{USAGE}"),
         }
     }
     bench(&o)
+}
+
+fn build_pcapidx(root: &Path) -> Result<()> {
+    eprintln!("building pcapidx (release)...");
+    let st = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "--bin", "pcapidx"])
+        .status()?;
+    if !st.success() {
+        bail!("cargo build failed");
+    }
+    Ok(())
 }
 
 fn root() -> PathBuf {
@@ -186,14 +212,7 @@ fn summary_number(text: &str, label: &str, after: &str) -> Option<f64> {
 
 fn bench(o: &Opts) -> Result<()> {
     let root = root();
-    eprintln!("building pcapidx (release)...");
-    let st = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet", "--bin", "pcapidx"])
-        .status()?;
-    if !st.success() {
-        bail!("cargo build failed");
-    }
+    build_pcapidx(&root)?;
     let bin = root.join("target/release/pcapidx");
     let data = root.join("bench-data").join(format!(
         "run-{}-{}-{}-{}-v{}",
@@ -203,7 +222,10 @@ fn bench(o: &Opts) -> Result<()> {
         o.seed,
         pcapidx_gen::bench::VERSION
     ));
-    if !data.join(".complete").exists() {
+    // The marker sits beside the folder: inside it, `pcapidx index` would
+    // meet it as a file that is not a capture.
+    let complete = data.with_extension("complete");
+    if !complete.exists() {
         eprintln!(
             "generating {} into {} (cached for later runs)...",
             o.size,
@@ -225,7 +247,7 @@ fn bench(o: &Opts) -> Result<()> {
                     &o.seed.to_string(),
                 ]),
         )?;
-        std::fs::write(data.join(".complete"), "")?;
+        std::fs::write(&complete, "")?;
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&data)?
         .filter_map(|e| e.ok().map(|e| e.path()))

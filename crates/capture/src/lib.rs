@@ -14,6 +14,8 @@
 
 mod error;
 mod fingerprint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod pcap;
 mod pcapng;
 mod reader;

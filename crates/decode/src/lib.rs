@@ -11,6 +11,8 @@
 //! Checksums are not validated (offloaded, wrong checksums are common).
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod ip;
 mod link;
 

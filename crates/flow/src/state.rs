@@ -115,20 +115,24 @@ const ICMP: u8 = 64;
 
 const ALL_VERSION: u8 = 1;
 
-/// The states of all open flows: `[version, count, (id delta, length, state)...]`.
+/// The states of all open flows, given in id order:
+/// `[version, count, (id delta, length, state)...]`.
 pub(crate) fn encode_all<'a>(
-    flows: impl Iterator<Item = (&'a FlowRecord, &'a TcpState, &'a [u32])>,
+    flows: impl ExactSizeIterator<Item = (&'a FlowRecord, &'a TcpState, &'a [u32])>,
 ) -> Vec<u8> {
-    let mut entries: Vec<(u64, Vec<u8>)> = flows.map(|(r, t, f)| (r.id, encode(r, t, f))).collect();
-    entries.sort_by_key(|e| e.0);
-    let mut out = vec![ALL_VERSION];
-    put(&mut out, entries.len() as u64);
+    let mut out = Vec::with_capacity(16 + 12 * flows.len());
+    out.push(ALL_VERSION);
+    put(&mut out, flows.len() as u64);
     let mut prev = 0;
-    for (id, state) in entries {
-        put(&mut out, id - prev);
+    let mut state = Vec::new();
+    for (r, t, f) in flows {
+        debug_assert!(r.id >= prev, "flows must come in id order");
+        state.clear();
+        encode_into(&mut state, r, t, f);
+        put(&mut out, r.id - prev);
         put(&mut out, state.len() as u64);
         out.extend_from_slice(&state);
-        prev = id;
+        prev = r.id;
     }
     out
 }
@@ -156,8 +160,14 @@ pub fn decode_all(blob: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, StateError> {
     Ok(out)
 }
 
+#[cfg(test)]
 pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, files: &[u32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + 5 * files.len());
+    let mut out = Vec::new();
+    encode_into(&mut out, rec, tcp, files);
+    out
+}
+
+fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, files: &[u32]) {
     out.push(VERSION);
     let mut bits = 0;
     for (b, bit) in tcp.base.iter().zip([BASE0, BASE1]) {
@@ -181,19 +191,18 @@ pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, files: &[u32]) -> Vec<u8>
     }
     out.push(bits);
     for b in tcp.base.iter().flatten() {
-        put(&mut out, u64::from(*b));
+        put(out, u64::from(*b));
     }
     if rec.key.vlan_count > 2 {
-        put(&mut out, u64::from(rec.key.vlans[2]));
+        put(out, u64::from(rec.key.vlans[2]));
     }
     if let Some((t, c)) = rec.icmp {
         out.extend_from_slice(&[t, c]);
     }
-    put(&mut out, files.len() as u64);
+    put(out, files.len() as u64);
     for f in files {
-        put(&mut out, u64::from(*f));
+        put(out, u64::from(*f));
     }
-    out
 }
 
 /// Rebuilds a flow from its saved row and state.

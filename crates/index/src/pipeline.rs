@@ -380,6 +380,7 @@ pub(crate) fn run(
 ) -> Result<Report, IndexError> {
     let started = Instant::now();
     let store = Store::open(db)?;
+    store.defer_indexes()?;
     let (paths, problems) = walk::files(inputs, exclude)?;
     let mut report = Report {
         walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
@@ -491,6 +492,7 @@ pub(crate) fn run(
     } else {
         parallel(store, merger, &mut indexer, &mut on_read_file, opts.jobs)?
     };
+    store.build_indexes()?;
     store.checkpoint_wal()?;
     report.files.extend(outcomes);
     report.packets = indexer.packets;

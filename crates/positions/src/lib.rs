@@ -25,6 +25,9 @@
 //! Invariant: decoding never panics; malformed bytes are an error.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 use thiserror::Error;
 
 /// Where one packet is and what its record header says.

@@ -96,6 +96,7 @@ impl Store {
         // Statement journals (REPLACE over several indexes needs them) stay off disk.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         migrate::migrate(&conn, path)?;
+        conn.execute_batch(migrate::INDEXES)?;
         packets_vtab::register(&conn, path)?;
         functions::register(&conn)?;
         let services = write::Services::load(&conn)?;
@@ -158,6 +159,32 @@ impl Store {
             total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         }
         total
+    }
+
+    /// Before a load: an index without flows drops its secondary indexes,
+    /// which [`Store::build_indexes`] builds at the end. Maintaining them row by
+    /// row costs several times more. Returns whether they were dropped.
+    pub fn defer_indexes(&self) -> Result<bool> {
+        let empty: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM flow_data)", [], |r| {
+                    r.get(0)
+                })?;
+        if empty {
+            let tx = self.conn.unchecked_transaction()?;
+            for name in migrate::index_names() {
+                tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
+            tx.commit()?;
+        }
+        Ok(empty)
+    }
+
+    /// Builds any missing secondary index (after a load, or a load that was
+    /// interrupted).
+    pub fn build_indexes(&self) -> Result<()> {
+        self.conn.execute_batch(migrate::INDEXES)?;
+        Ok(())
     }
 
     /// Folds the WAL back into the database file (after a large load).

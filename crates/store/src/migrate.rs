@@ -13,6 +13,18 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
     include_str!("../../../migrations/0001_initial.sql"),
 )];
 
+/// Secondary indexes, built after bulk loads (see the file).
+pub const INDEXES: &str = include_str!("../../../migrations/indexes.sql");
+
+/// Names of the indexes `INDEXES` creates.
+pub(crate) fn index_names() -> impl Iterator<Item = &'static str> {
+    INDEXES.lines().filter_map(|l| {
+        l.strip_prefix("CREATE INDEX IF NOT EXISTS ")?
+            .split_whitespace()
+            .next()
+    })
+}
+
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
@@ -80,11 +92,15 @@ mod tests {
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sql"))
+            .filter(|n| n.ends_with(".sql") && n != "indexes.sql")
             .collect();
         names.sort();
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.1).collect();
         assert_eq!(names, listed);
+        assert_eq!(
+            index_names().count(),
+            INDEXES.matches("CREATE INDEX").count()
+        );
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.0, i as i64 + 1);
             assert!(m.1.starts_with(&format!("{:04}_", m.0)));
