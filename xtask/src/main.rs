@@ -193,14 +193,23 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores{mem}")
 }
 
+/// The commit measured, `+dirty` when the working tree has changes to
+/// tracked files (the binary was built from them).
 fn commit() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root())
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(hash) = git(&["rev-parse", "--short", "HEAD"]).filter(|s| !s.is_empty()) else {
+        return "unknown".into();
+    };
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|s| !s.is_empty());
+    if dirty { format!("{hash}+dirty") } else { hash }
 }
 
 /// The value after `label` on the summary line that starts with it.

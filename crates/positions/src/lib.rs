@@ -105,6 +105,10 @@ impl Encoder {
 
     /// Appends a packet to the current chunk.
     pub fn push(&mut self, p: &Position) {
+        if self.buf.capacity() == 0 {
+            // Most chunks end between 100 and 300 bytes: skip the first few doublings.
+            self.buf.reserve(128);
+        }
         if self.file != Some(p.file_id) || p.offset < self.next_offset {
             put(&mut self.buf, CTRL_FILE << 1 | 1);
             put(&mut self.buf, u64::from(p.file_id));
