@@ -75,3 +75,27 @@ mod found {
         assert_eq!(d.ip.ports, None);
     }
 }
+
+#[cfg(test)]
+mod found_mpls {
+    use crate::{Decoded, Layer, decode};
+
+    /// The fuzzer's second find: an MPLS stack whose last label entry is cut
+    /// after its bottom-of-stack byte sliced past the end of the frame.
+    #[test]
+    fn mpls_last_label_cut_short() {
+        let input = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fuzz/regressions/decode/mpls-last-label-cut-short"),
+        )
+        .unwrap();
+        let mut d = Decoded::default();
+        decode(
+            super::LINK_TYPES[usize::from(input[0]) % super::LINK_TYPES.len()],
+            &input[1..],
+            &mut d,
+        );
+        assert_eq!(d.layer, Layer::L2);
+        assert_eq!(d.problem, Some("truncated MPLS label stack"));
+    }
+}

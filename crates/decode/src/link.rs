@@ -74,15 +74,16 @@ fn ethertype(mut et: u16, mut p: &[u8], out: &mut Decoded) {
                 // MPLS: skip the label stack to its bottom, then guess the payload.
                 let mut i = 0;
                 loop {
-                    let Some(b) = p.get(i + 2) else {
+                    // A label entry is 4 bytes; bottom-of-stack is bit 0 of its third.
+                    let Some(entry) = p.get(i..i + 4) else {
                         return l2(et, out, "truncated MPLS label stack");
                     };
                     i += 4;
-                    if b & 1 == 1 {
+                    if entry[2] & 1 == 1 {
                         break;
                     }
                 }
-                p = &p[i..];
+                p = p.get(i..).unwrap_or_default();
                 match p.first().map(|b| b >> 4) {
                     Some(4) => return ip_or_l2(ETH_IPV4, p, out),
                     Some(6) => return ip_or_l2(ETH_IPV6, p, out),
