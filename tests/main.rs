@@ -6,5 +6,6 @@ mod carve;
 mod cli;
 mod common;
 mod corpus;
+mod fuzzing;
 mod generated;
 mod robust;

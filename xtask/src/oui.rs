@@ -47,8 +47,8 @@ pub fn regenerate(dir: &Path, out: &Path) -> Result<()> {
             .trim()
             .parse::<i64>()
             .map_or(when.trim().to_string(), |s| {
-                let (y, m, d) = civil_from_days(s.div_euclid(86_400));
-                format!("{y:04}-{m:02}-{d:02}")
+                // The date part of the RFC 3339 time.
+                pcapidx_store::ts_iso(s.saturating_mul(1_000_000_000))[..10].to_string()
             });
         writeln!(text, "# Listings as of {date}.")?;
     }
@@ -58,19 +58,6 @@ pub fn regenerate(dir: &Path, out: &Path) -> Result<()> {
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {} prefixes to {}", rows.len(), out.display());
     Ok(())
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// RFC 4180 records: quoted fields may hold commas, doubled quotes and newlines.

@@ -1,6 +1,6 @@
 //! The properties the `capture_reader` fuzz target checks on any bytes, kept
-//! here so that unit tests replay the same checks over the seed corpus and
-//! every saved crash (`fuzz/regressions/capture_reader/`) on stable Rust.
+//! here so that `tests/fuzzing.rs` replays the same checks over the seed corpus
+//! and every saved crash (`fuzz/regressions/capture_reader/`) on stable Rust.
 use std::fs::File;
 use std::path::Path;
 
@@ -70,29 +70,5 @@ fn check_file(path: &Path, size: u64) {
             }
             assert_eq!(data.as_slice(), chunk.data(r), "bytes at {}", r.offset);
         }
-    }
-}
-
-/// Replays every crash the fuzzer found (`fuzz/regressions/capture_reader/`)
-/// and the seed corpus when it has been generated (`cargo xtask fuzz-seeds`).
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fuzz_regressions_and_seeds() {
-        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut replayed = 0;
-        for dir in ["regressions/capture_reader", "corpus/capture_reader"] {
-            let Ok(entries) = std::fs::read_dir(fuzz.join(dir)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let data = std::fs::read(e.path()).unwrap();
-                let input = e.path();
-                let r = std::panic::catch_unwind(|| super::check_reader(&data));
-                assert!(r.is_ok(), "{} fails again", input.display());
-                replayed += 1;
-            }
-        }
-        eprintln!("replayed {replayed} fuzz inputs");
     }
 }

@@ -1,5 +1,5 @@
 //! The properties the `decode` fuzz target checks on any bytes, kept here so
-//! that unit tests replay them over saved crashes
+//! that `tests/fuzzing.rs` replays them over saved crashes
 //! (`fuzz/regressions/decode/`) on stable Rust.
 use crate::{Decoded, decode};
 
@@ -27,46 +27,30 @@ pub fn check_decode(data: &[u8]) {
     assert!(fresh.vlans().len() <= 3);
 }
 
-/// Replays every crash the fuzzer found (`fuzz/regressions/decode/`)
-/// and the seed corpus when it has been generated (`cargo xtask fuzz-seeds`).
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fuzz_regressions_and_seeds() {
-        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        let mut replayed = 0;
-        for dir in ["regressions/decode", "corpus/decode"] {
-            let Ok(entries) = std::fs::read_dir(fuzz.join(dir)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let data = std::fs::read(e.path()).unwrap();
-                let input = e.path();
-                let r = std::panic::catch_unwind(|| super::check_decode(&data));
-                assert!(r.is_ok(), "{} fails again", input.display());
-                replayed += 1;
-            }
-        }
-        eprintln!("replayed {replayed} fuzz inputs");
-    }
-}
-
+/// What the fuzzer found, decoded as the target decodes it.
 #[cfg(test)]
 mod found {
     use crate::{Decoded, Frag, Layer, decode};
 
-    /// The fuzzer's first find: on this mangled IPv6 fragment, etherparse's
-    /// extension iterator read past its slice (only AddressSanitizer sees
-    /// that; here, what the packet must decode to).
-    #[test]
-    fn ipv6_later_fragment_cut_short() {
+    fn decode_saved(name: &str) -> Decoded {
         let input = std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../fuzz/regressions/decode/ipv6-fragment-header-cut-short"),
+                .join("../../fuzz/regressions/decode")
+                .join(name),
         )
         .unwrap();
+        let link_type = super::LINK_TYPES[usize::from(input[0]) % super::LINK_TYPES.len()];
         let mut d = Decoded::default();
-        decode(1, &input[1..], &mut d);
+        decode(link_type, &input[1..], &mut d);
+        d
+    }
+
+    /// On this mangled IPv6 fragment, etherparse's extension iterator read
+    /// past its slice (only AddressSanitizer sees that; here, what the packet
+    /// must decode to).
+    #[test]
+    fn ipv6_later_fragment_cut_short() {
+        let d = decode_saved("ipv6-fragment-header-cut-short");
         assert_eq!(d.layer, Layer::Ip);
         // Its fragment header (offset 16, identification 0x11000579) names
         // hop-by-hop (0) as the next header.
@@ -74,27 +58,12 @@ mod found {
         assert_eq!(d.ip.frag, Frag::Later { id: 0x1100_0579 });
         assert_eq!(d.ip.ports, None);
     }
-}
 
-#[cfg(test)]
-mod found_mpls {
-    use crate::{Decoded, Layer, decode};
-
-    /// The fuzzer's second find: an MPLS stack whose last label entry is cut
-    /// after its bottom-of-stack byte sliced past the end of the frame.
+    /// An MPLS stack whose last label entry is cut after its bottom-of-stack
+    /// byte sliced past the end of the frame (a panic).
     #[test]
     fn mpls_last_label_cut_short() {
-        let input = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../fuzz/regressions/decode/mpls-last-label-cut-short"),
-        )
-        .unwrap();
-        let mut d = Decoded::default();
-        decode(
-            super::LINK_TYPES[usize::from(input[0]) % super::LINK_TYPES.len()],
-            &input[1..],
-            &mut d,
-        );
+        let d = decode_saved("mpls-last-label-cut-short");
         assert_eq!(d.layer, Layer::L2);
         assert_eq!(d.problem, Some("truncated MPLS label stack"));
     }
