@@ -130,16 +130,16 @@ pub fn summary_sections(top: u32) -> Vec<Section> {
                     AS formats,
                 (SELECT group_concat(link_type, ', ') FROM (SELECT DISTINCT link_type
                     FROM interfaces ORDER BY link_type)) AS link_types,
-                (SELECT sum(size) FROM files WHERE format IS NOT NULL) AS capture_bytes,
+                (SELECT coalesce(sum(size), 0) FROM files WHERE format IS NOT NULL) AS capture_bytes,
                 (SELECT ts_iso(min(first_ts_ns)) FROM files) AS first_packet,
                 (SELECT ts_iso(max(last_ts_ns)) FROM files) AS last_packet,
                 (SELECT (max(last_ts_ns) - min(first_ts_ns)) / 1e9 FROM files) AS span_seconds,
-                (SELECT sum(packets) FROM files) AS packets,
-                (SELECT sum(flow_packets) FROM files) AS packets_in_flows,
-                (SELECT sum(filtered_packets) FROM files) AS packets_filtered,
-                (SELECT sum(undecodable_packets) FROM files) AS packets_undecodable,
+                (SELECT coalesce(sum(packets), 0) FROM files) AS packets,
+                (SELECT coalesce(sum(flow_packets), 0) FROM files) AS packets_in_flows,
+                (SELECT coalesce(sum(filtered_packets), 0) FROM files) AS packets_filtered,
+                (SELECT coalesce(sum(undecodable_packets), 0) FROM files) AS packets_undecodable,
                 (SELECT count(*) FROM flow_data) AS flows,
-                (SELECT sum(bytes_fwd + bytes_rev) FROM flow_data) AS flow_bytes"
+                (SELECT coalesce(sum(bytes_fwd + bytes_rev), 0) FROM flow_data) AS flow_bytes"
                 .into(),
             single: true,
         },
