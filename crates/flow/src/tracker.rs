@@ -222,11 +222,16 @@ pub struct TrackerStats {
     pub flows_finished: u64,
 }
 
-type Deadline = Reverse<(i64, u64, FlowKey)>;
+/// (when, flow id, slot): an entry is stale once its slot holds another flow.
+type Deadline = Reverse<(i64, u64, u32)>;
 
 pub struct Tracker {
     cfg: Config,
-    flows: FxHashMap<FlowKey, Active>,
+    /// Each active flow's slot in `slots`. The flows themselves live apart
+    /// so that the table stays small and deadlines name a slot, not a key.
+    flows: FxHashMap<FlowKey, u32>,
+    slots: Vec<Option<Active>>,
+    free: Vec<u32>,
     /// When each flow may have timed out (checked lazily: entries can be stale).
     expiry: BinaryHeap<Deadline>,
     /// When each flow's pending positions may have gone idle.
@@ -247,6 +252,8 @@ impl Tracker {
         Tracker {
             cfg,
             flows: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
             expiry: BinaryHeap::new(),
             idle: BinaryHeap::new(),
             frags: FxHashMap::default(),
@@ -279,6 +286,39 @@ impl Tracker {
         }
     }
 
+    /// Makes `f` an active flow; returns its slot.
+    fn insert(&mut self, f: Active) -> u32 {
+        let key = f.rec.key;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(f);
+                s
+            }
+            None => {
+                self.slots.push(Some(f));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.flows.insert(key, slot);
+        slot
+    }
+
+    /// Ends the active flow in `slot`.
+    fn remove(&mut self, slot: u32) -> Option<Active> {
+        let f = self.slots.get_mut(slot as usize)?.take()?;
+        self.flows.remove(&f.rec.key);
+        self.free.push(slot);
+        Some(f)
+    }
+
+    /// The flow a deadline names, unless its slot moved on to another flow.
+    fn live(&mut self, slot: u32, id: u64) -> Option<&mut Active> {
+        self.slots
+            .get_mut(slot as usize)?
+            .as_mut()
+            .filter(|f| f.rec.id == id)
+    }
+
     fn longest_timeout(&self) -> i64 {
         self.cfg
             .tcp_timeout_ns
@@ -291,18 +331,15 @@ impl Tracker {
         let (rec, tcp, files) = state::decode(saved)?;
         self.next_id = self.next_id.max(rec.id + 1);
         let key = rec.key;
-        let deadline = rec.last_ts_ns.saturating_add(self.timeout(&key));
-        self.expiry.push(Reverse((deadline, rec.id, key)));
-        self.flows.insert(
-            key,
-            Active {
-                rec,
-                tcp,
-                files,
-                enc: Encoder::new(),
-                dirty: false,
-            },
-        );
+        let (deadline, id) = (rec.last_ts_ns.saturating_add(self.timeout(&key)), rec.id);
+        let slot = self.insert(Active {
+            rec,
+            tcp,
+            files,
+            enc: Encoder::new(),
+            dirty: false,
+        });
+        self.expiry.push(Reverse((deadline, id, slot)));
         Ok(())
     }
 
@@ -354,7 +391,9 @@ impl Tracker {
             _ => None,
         };
         let timeout = self.timeout(&key);
-        if let Some(f) = self.flows.get_mut(&key) {
+        if let Some(&slot) = self.flows.get(&key)
+            && let Some(f) = self.slots[slot as usize].as_mut()
+        {
             let forward = from_a == f.rec.src_is_a;
             let dir = usize::from(!forward);
             // Idle time is measured on the capture clock (the latest timestamp seen), as
@@ -366,11 +405,11 @@ impl Tracker {
                 update(f, p, forward, tcp.as_ref(), self.cfg.chunk_bytes, sink);
                 if was_clean {
                     let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
-                    self.idle.push(Reverse((due, f.rec.id, key)));
+                    self.idle.push(Reverse((due, f.rec.id, slot)));
                 }
                 return;
             }
-            if let Some(old) = self.flows.remove(&key) {
+            if let Some(old) = self.remove(slot) {
                 self.finish_flow(old, sink);
             }
         }
@@ -410,11 +449,11 @@ impl Tracker {
             self.cfg.chunk_bytes,
             sink,
         );
+        let slot = self.insert(f);
         self.expiry
-            .push(Reverse((p.ts_ns.saturating_add(timeout), id, key)));
+            .push(Reverse((p.ts_ns.saturating_add(timeout), id, slot)));
         let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
-        self.idle.push(Reverse((due, id, key)));
-        self.flows.insert(key, f);
+        self.idle.push(Reverse((due, id, slot)));
     }
 
     fn finish_flow(&mut self, mut f: Active, sink: &mut impl FlowSink) {
@@ -431,43 +470,42 @@ impl Tracker {
     /// up on fragments whose first fragment did not come.
     fn expire(&mut self, sink: &mut impl FlowSink) {
         let now = self.now;
-        while let Some(&Reverse((due, id, key))) = self.expiry.peek() {
+        while let Some(&Reverse((due, id, slot))) = self.expiry.peek() {
             if due >= now {
                 break;
             }
             self.expiry.pop();
-            let timeout = self.timeout(&key);
-            let Some(f) = self.flows.get(&key) else {
+            // A stale entry: its flow ended, and the slot may hold a newer one.
+            let Some(f) = self.live(slot, id) else {
                 continue;
             };
-            if f.rec.id != id {
-                continue; // the key has a newer flow, with its own entry
-            }
-            let due = f.rec.last_ts_ns.saturating_add(timeout);
+            let (key, last) = (f.rec.key, f.rec.last_ts_ns);
+            let due = last.saturating_add(self.timeout(&key));
             if due < now {
-                if let Some(f) = self.flows.remove(&key) {
+                if let Some(f) = self.remove(slot) {
                     self.finish_flow(f, sink);
                 }
             } else {
-                self.expiry.push(Reverse((due, id, key)));
+                self.expiry.push(Reverse((due, id, slot)));
             }
         }
-        while let Some(&Reverse((due, id, key))) = self.idle.peek() {
+        let idle_ns = self.cfg.idle_flush_ns;
+        while let Some(&Reverse((due, id, slot))) = self.idle.peek() {
             if due >= now {
                 break;
             }
             self.idle.pop();
-            let Some(f) = self.flows.get_mut(&key) else {
+            let Some(f) = self.live(slot, id) else {
                 continue;
             };
-            if f.rec.id != id || f.enc.is_empty() {
+            if f.enc.is_empty() {
                 continue;
             }
-            let due = f.rec.last_ts_ns.saturating_add(self.cfg.idle_flush_ns);
+            let due = f.rec.last_ts_ns.saturating_add(idle_ns);
             if due < now {
                 sink.chunk(id, f.enc.take());
             } else {
-                self.idle.push(Reverse((due, id, key)));
+                self.idle.push(Reverse((due, id, slot)));
             }
         }
         if now.saturating_sub(self.last_tick) >= SECOND {
@@ -521,7 +559,7 @@ impl Tracker {
         }
         self.frags.clear();
         // In id order, so the sink sees a deterministic sequence.
-        let mut all: Vec<&mut Active> = self.flows.values_mut().collect();
+        let mut all: Vec<&mut Active> = self.slots.iter_mut().flatten().collect();
         all.sort_by_key(|f| f.rec.id);
         for f in all.iter_mut().filter(|f| f.dirty) {
             if !f.enc.is_empty() {
@@ -941,7 +979,7 @@ mod tests {
         };
         let mut rec = Rec::default();
         t.push(&p, &mut rec);
-        let f = t.flows.values().next().unwrap();
+        let f = t.slots.iter().flatten().next().unwrap();
         let blob = state::encode(&f.rec, &f.tcp, &f.files);
         let saved = state::SavedFlow::from_record(&f.rec, blob.clone());
         let (r2, tcp2, files2) = state::decode(&saved).unwrap();
