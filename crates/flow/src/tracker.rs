@@ -234,7 +234,7 @@ pub struct Tracker {
     free: Vec<u32>,
     /// When each flow may have timed out (checked lazily: entries can be stale).
     expiry: BinaryHeap<Deadline>,
-    /// When each flow's pending positions may have gone idle.
+    /// When each flow may have gone idle: its pending positions and row are then handed over.
     idle: BinaryHeap<Deadline>,
     /// First fragments seen: the flow their later fragments belong to.
     frags: FxHashMap<FragKey, (FlowKey, bool, i64)>,
@@ -498,12 +498,18 @@ impl Tracker {
             let Some(f) = self.live(slot, id) else {
                 continue;
             };
-            if f.enc.is_empty() {
+            if f.enc.is_empty() && !f.dirty {
                 continue;
             }
             let due = f.rec.last_ts_ns.saturating_add(idle_ns);
             if due < now {
-                sink.chunk(id, f.enc.take());
+                // Its row too: written now, in parallel with the reading,
+                // rather than all at the run's end.
+                if !f.enc.is_empty() {
+                    sink.chunk(id, f.enc.take());
+                }
+                sink.flow(&f.rec);
+                f.dirty = false;
             } else {
                 self.idle.push(Reverse((due, id, slot)));
             }
