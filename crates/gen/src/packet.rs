@@ -34,16 +34,28 @@ impl Host {
     pub fn v4(mac_last: u8, ip: [u8; 4]) -> Self {
         let mut a = [0u8; 16];
         a[..4].copy_from_slice(&ip);
+        // A multicast group's frames go to its RFC 1112 MAC: 01:00:5e and the low 23 bits.
+        let mac = if (224..240).contains(&ip[0]) {
+            [0x01, 0x00, 0x5e, ip[1] & 0x7f, ip[2], ip[3]]
+        } else {
+            host_mac(0x10, ip[2], mac_last)
+        };
         Host {
-            mac: host_mac(0x10, ip[2], mac_last),
+            mac,
             ip: a,
             v6: false,
         }
     }
 
     pub fn v6(mac_last: u8, ip: [u8; 16]) -> Self {
+        // RFC 2464: 33:33 and the group's last 32 bits.
+        let mac = if ip[0] == 0xff {
+            [0x33, 0x33, ip[12], ip[13], ip[14], ip[15]]
+        } else {
+            host_mac(0x20, ip[14], mac_last)
+        };
         Host {
-            mac: host_mac(0x20, ip[14], mac_last),
+            mac,
             ip,
             v6: true,
         }
