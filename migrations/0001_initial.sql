@@ -149,6 +149,18 @@ INSERT INTO ethertypes (ethertype, name) VALUES
     (35020, 'lldp'), (35063, 'ptp'), (35067, 'fcoe'), (35130, 'ethercat'),
     (35138, 'profinet'), (35143, 'macsec'), (35271, 'cfm'), (36864, 'loopback');
 
+-- LINKTYPE_ values (tcpdump.org/linktypes.html) of the link types pcapidx decodes.
+CREATE TABLE link_type_names (
+    link_type INTEGER PRIMARY KEY,
+    name      TEXT NOT NULL
+);
+
+INSERT INTO link_type_names (link_type, name) VALUES
+    (0, 'null'), (1, 'ethernet'), (9, 'ppp'), (12, 'raw'), (14, 'raw'), (101, 'raw'),
+    (104, 'c-hdlc'), (105, 'ieee802.11'), (108, 'loop'), (113, 'linux-sll'),
+    (127, 'ieee802.11-radiotap'), (228, 'ipv4'), (229, 'ipv6'), (239, 'nflog'),
+    (276, 'linux-sll2');
+
 -- The flows, readable: addresses, MACs and TCP flags as text. Every
 -- column is computed in plain SQL, so any SQLite client can read it.
 CREATE VIEW flows AS

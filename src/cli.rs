@@ -230,8 +230,8 @@ pub enum CarveFormat {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Tables and views: flows, flow_summary, conversations, macs, files, interfaces,
-services, ip_protocols, ethertypes, and packets (one row per packet; filter on
-flow_id). Functions: ip_in_cidr(ip, cidr), ip_key(ip), cidr_first(cidr),
+services, ip_protocols, ethertypes, link_type_names, and packets (one row per
+packet; filter on flow_id). Functions: ip_in_cidr(ip, cidr), ip_key(ip), cidr_first(cidr),
 cidr_last(cidr), ip_text(key), ts_iso(ns), mac_vendor(mac), and X REGEXP 'pattern'.
 See docs/schema.md for every column and a cookbook of queries.
 

@@ -54,11 +54,7 @@ impl Host {
         } else {
             host_mac(0x20, ip[14], mac_last)
         };
-        Host {
-            mac,
-            ip,
-            v6: true,
-        }
+        Host { mac, ip, v6: true }
     }
 
     pub fn ip_text(&self) -> String {

@@ -128,8 +128,9 @@ pub fn summary_sections(top: u32) -> Vec<Section> {
                 (SELECT group_concat(format || ' ' || n, ', ') FROM (SELECT format, count(*) AS n
                     FROM files WHERE format IS NOT NULL GROUP BY format ORDER BY n DESC, format))
                     AS formats,
-                (SELECT group_concat(link_type, ', ') FROM (SELECT DISTINCT link_type
-                    FROM interfaces ORDER BY link_type)) AS link_types,
+                (SELECT group_concat(i.link_type || coalesce(' (' || l.name || ')', ''), ', ')
+                    FROM (SELECT DISTINCT link_type FROM interfaces ORDER BY link_type) i
+                    LEFT JOIN link_type_names l USING (link_type)) AS link_types,
                 (SELECT coalesce(sum(size), 0) FROM files WHERE format IS NOT NULL) AS capture_bytes,
                 (SELECT ts_iso(min(first_ts_ns)) FROM files) AS first_packet,
                 (SELECT ts_iso(max(last_ts_ns)) FROM files) AS last_packet,
