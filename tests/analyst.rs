@@ -322,19 +322,6 @@ fn community_ids_match_tshark() {
     assert!(compared >= 1500, "only {compared} compared");
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// Arkime's sessions carry a Community ID and the vendors of their MACs;
 /// Suricata's test expectations carry Community IDs too.
 #[test]

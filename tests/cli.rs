@@ -1,18 +1,8 @@
 //! The command line's promises: incremental runs, filters, output formats,
 //! exit codes, read-only SQL, schema versions.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::*;
-
-fn files_of(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    v.sort();
-    v
-}
 
 /// Everything that identifies the index's content: flows and every position.
 fn content(db: &Path) -> (Vec<String>, Vec<String>) {
@@ -59,7 +49,7 @@ fn a_second_run_changes_nothing() {
 #[test]
 fn sessions_continue_into_files_indexed_by_a_later_run() {
     let dir = testdata("rotated");
-    let files = files_of(&dir);
+    let files = captures_in(&dir);
     let whole = tmpdir("whole").join("i.db");
     pcapidx_ok(&whole, &["index", dir.to_str().unwrap(), "-q"], 0);
     let split = tmpdir("split").join("i.db");
@@ -99,7 +89,7 @@ fn frequent_commits_and_one_thread_give_the_same_index() {
 #[test]
 fn a_growing_capture_is_continued() {
     let dir = tmpdir("growing");
-    let src = &files_of(&testdata("rotated"))[0];
+    let src = &captures_in(&testdata("rotated"))[0];
     let bytes = std::fs::read(src).unwrap();
     let live = dir.join("live.pcap");
     // Cut inside a record, as a capture still being written may be.
@@ -134,7 +124,7 @@ fn a_growing_capture_is_continued() {
 #[test]
 fn a_file_changed_after_indexing_is_reported_not_indexed_twice() {
     let dir = tmpdir("changed");
-    let src = &files_of(&testdata("rotated"))[1];
+    let src = &captures_in(&testdata("rotated"))[1];
     let f = dir.join("a.pcap");
     std::fs::copy(src, &f).unwrap();
     let db = dir.join("i.db");
@@ -240,7 +230,7 @@ fn files_that_are_not_captures_are_listed_and_do_not_fail_the_run() {
     std::fs::write(dir.join("sub/empty"), "").unwrap();
     // Recognised by magic number, whatever the name.
     std::fs::copy(
-        &files_of(&testdata("rotated"))[0],
+        &captures_in(&testdata("rotated"))[0],
         dir.join("sub/capture.dmp"),
     )
     .unwrap();
@@ -253,16 +243,7 @@ fn files_that_are_not_captures_are_listed_and_do_not_fail_the_run() {
     let rows = sql(&db, "SELECT path, status, format FROM files ORDER BY path");
     let got: Vec<(String, String)> = rows
         .iter()
-        .map(|r| {
-            (
-                Path::new(r["path"].as_str().unwrap())
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                cell(&r["status"]),
-            )
-        })
+        .map(|r| (file_name(&r["path"]), cell(&r["status"])))
         .collect();
     assert_eq!(
         got,
@@ -288,27 +269,7 @@ fn output_formats_are_machine_readable() {
     assert_eq!(flows.len(), 3);
     for f in flows {
         assert!(f["flow_id"].is_u64() && f["packets_fwd"].is_u64() && f["vlan"].is_null());
-        for col in [
-            "flow_id",
-            "proto",
-            "src_ip",
-            "src_port",
-            "dst_ip",
-            "dst_port",
-            "ethertype",
-            "vlan",
-            "first_ts_ns",
-            "last_ts_ns",
-            "packets_fwd",
-            "packets_rev",
-            "bytes_fwd",
-            "bytes_rev",
-            "tcp_flags_fwd",
-            "tcp_flags_rev",
-            "src_mac",
-            "dst_mac",
-            "files",
-        ] {
+        for col in FLOW_COLUMNS {
             assert!(f.get(col).is_some(), "missing {col}");
         }
     }

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::{Map, Value};
 
+use pcapidx_gen::truth::tcp_flag_letters;
+
 use crate::common::*;
 
 type Row = Map<String, Value>;
@@ -237,15 +239,6 @@ pub fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
     (streams, ambiguous.len())
 }
 
-fn letters(f: u8) -> String {
-    b"FSRPAUEC"
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| f & (1 << i) != 0)
-        .map(|(_, c)| char::from(*c))
-        .collect()
-}
-
 /// Compares one capture with tshark; returns (streams compared, ambiguous).
 fn compare_with_tshark(file: &Path) -> Result<(usize, usize), String> {
     let (streams, ambiguous) = tshark_streams(file);
@@ -279,7 +272,10 @@ fn compare_with_tshark(file: &Path) -> Result<(usize, usize), String> {
             [s.packets[fwd], s.packets[rev]],
             [s.bytes[fwd], s.bytes[rev]],
             if tcp {
-                [letters(s.flags[fwd]), letters(s.flags[rev])]
+                [
+                    tcp_flag_letters(s.flags[fwd]),
+                    tcp_flag_letters(s.flags[rev]),
+                ]
             } else {
                 Default::default()
             },
@@ -317,16 +313,6 @@ fn compare_with_tshark(file: &Path) -> Result<(usize, usize), String> {
     } else {
         Err(format!("{}:\n  {}", file.display(), errors.join("\n  ")))
     }
-}
-
-fn captures_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Every unambiguous TCP/UDP stream of every capture in `folders` matches a

@@ -3,6 +3,8 @@
 //! same checks the fuzz targets run — on stable Rust, without libFuzzer.
 use std::path::Path;
 
+use crate::common::{testdata, walk};
+
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut replayed = 0;
@@ -23,21 +25,10 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 
 /// The generator's captures in `testdata/`: always there, unlike the corpus.
 fn testdata_captures() -> Vec<std::path::PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if pcapidx_capture::CaptureReader::open(&p).is_ok() {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
-        &mut out,
-    );
+    let mut out: Vec<_> = walk(&testdata(""))
+        .into_iter()
+        .filter(|p| pcapidx_capture::CaptureReader::open(p).is_ok())
+        .collect();
     out.sort();
     out
 }

@@ -94,19 +94,7 @@ fn malformed_files_are_named_and_the_rest_is_indexed() {
         &db,
         "SELECT path, status, packets, flow_packets + filtered_packets + undecodable_packets AS counted, error FROM files",
     );
-    let by_name: BTreeMap<String, _> = rows
-        .iter()
-        .map(|r| {
-            (
-                Path::new(r["path"].as_str().unwrap())
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                r,
-            )
-        })
-        .collect();
+    let by_name: BTreeMap<String, _> = rows.iter().map(|r| (file_name(&r["path"]), r)).collect();
     assert_eq!(by_name.len(), expected.len());
     for (name, status, packets, says) in expected {
         let r = by_name[name];

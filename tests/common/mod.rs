@@ -90,28 +90,66 @@ pub fn cell(v: &serde_json::Value) -> String {
     }
 }
 
+/// The columns every flow has (the index issue's interface).
+pub const FLOW_COLUMNS: [&str; 19] = [
+    "flow_id",
+    "proto",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "ethertype",
+    "vlan",
+    "first_ts_ns",
+    "last_ts_ns",
+    "packets_fwd",
+    "packets_rev",
+    "bytes_fwd",
+    "bytes_rev",
+    "tcp_flags_fwd",
+    "tcp_flags_rev",
+    "src_mac",
+    "dst_mac",
+    "files",
+];
+
+/// The captures (`.pcap`, `.pcapng`) directly in `dir`, sorted.
+pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file below `dir`, recursively (none if it cannot be read).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The file name of a `files.path` value.
+pub fn file_name(path: &serde_json::Value) -> String {
+    Path::new(path.as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Flow summaries in the generator's truth format (see `TruthFlow::summary`).
 pub fn flow_summaries(db: &Path) -> Vec<String> {
-    let cols = [
-        "proto",
-        "src_ip",
-        "src_port",
-        "dst_ip",
-        "dst_port",
-        "ethertype",
-        "vlan",
-        "first_ts_ns",
-        "last_ts_ns",
-        "packets_fwd",
-        "packets_rev",
-        "bytes_fwd",
-        "bytes_rev",
-        "tcp_flags_fwd",
-        "tcp_flags_rev",
-        "src_mac",
-        "dst_mac",
-        "files",
-    ];
+    let cols = &FLOW_COLUMNS[1..];
     let rows = sql(db, &format!("SELECT {} FROM flows", cols.join(", ")));
     let mut v: Vec<String> = rows
         .iter()

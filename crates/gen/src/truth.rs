@@ -33,7 +33,8 @@ pub struct TruthFlow {
     pub packets: Vec<TruthPacket>,
 }
 
-fn letters(f: u8) -> String {
+/// TCP flags as letters from `FSRPAUEC`, in that order (the index's form).
+pub fn tcp_flag_letters(f: u8) -> String {
     b"FSRPAUEC"
         .iter()
         .enumerate()
@@ -90,8 +91,16 @@ impl TruthFlow {
             pk[1],
             by[0],
             by[1],
-            if tcp { letters(fl[0]) } else { String::new() },
-            if tcp { letters(fl[1]) } else { String::new() },
+            if tcp {
+                tcp_flag_letters(fl[0])
+            } else {
+                String::new()
+            },
+            if tcp {
+                tcp_flag_letters(fl[1])
+            } else {
+                String::new()
+            },
             mac(self.src_mac),
             mac(self.dst_mac),
             files.len(),

@@ -62,6 +62,17 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The first read of a file that is not SQLite fails with NotADatabase:
+/// say it is not an index.
+fn not_an_index(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            StoreError::NotAnIndex(path.to_path_buf())
+        }
+        e => e.into(),
+    }
+}
+
 /// The index database.
 pub struct Store {
     conn: Connection,
@@ -77,14 +88,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(10))?;
         let existing: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    StoreError::NotAnIndex(path.to_path_buf())
-                }
-                e => e.into(),
-            })?;
+            .map_err(not_an_index(path))?;
         if existing == 0 {
             // Must precede the first write; larger pages suit the position blobs.
             conn.pragma_update(None, "page_size", 8192)?;
@@ -123,14 +127,7 @@ impl Store {
         conn.pragma_update(None, "query_only", "ON")?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    StoreError::NotAnIndex(path.to_path_buf())
-                }
-                e => e.into(),
-            })?;
+            .map_err(not_an_index(path))?;
         migrate::check_version(version, path)?;
         packets_vtab::register(&conn, path)?;
         functions::register(&conn)?;
