@@ -1,5 +1,8 @@
 //! Flow keys: the direction-free identity of a flow.
+use std::hash::{Hash, Hasher};
+
 use pcapidx_decode::{Decoded, Layer};
+use rustc_hash::FxHasher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyKind {
@@ -85,5 +88,43 @@ impl FlowKey {
 
     pub fn is_l2(&self) -> bool {
         self.kind == KeyKind::L2
+    }
+}
+
+/// A packet's flow key, its direction, and the key's hash: worked out
+/// together (by the decoding threads) so that the flow tracker, the
+/// pipeline's one serial stage, only looks the flow up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyed {
+    pub key: FlowKey,
+    /// Sent by side `a`.
+    pub from_a: bool,
+    hash: u64,
+}
+
+impl Keyed {
+    /// `None` for packets with nothing to key on.
+    #[inline]
+    pub fn of(d: &Decoded) -> Option<Keyed> {
+        let (key, from_a) = FlowKey::of(d)?;
+        Some(Keyed {
+            hash: key.hash64(),
+            key,
+            from_a,
+        })
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl FlowKey {
+    /// The hash the flow table files this key under.
+    #[inline]
+    pub fn hash64(&self) -> u64 {
+        let mut h = FxHasher::default();
+        self.hash(&mut h);
+        h.finish()
     }
 }

@@ -2,11 +2,12 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use hashbrown::HashTable;
 use pcapidx_decode::{Decoded, Frag, Layer, Tcp, tcp_flags};
 use pcapidx_positions::{Encoder, Position};
 use rustc_hash::FxHashMap;
 
-use crate::key::FlowKey;
+use crate::key::{FlowKey, Keyed};
 use crate::state::{self, StateError};
 
 const SECOND: i64 = 1_000_000_000;
@@ -48,8 +49,8 @@ pub struct PacketIn<'a> {
     pub orig_len: u32,
     pub iface: u32,
     pub d: &'a Decoded,
-    /// `FlowKey::of(d)`, computed ahead (it can be, in parallel).
-    pub key: Option<(FlowKey, bool)>,
+    /// `Keyed::of(d)`, computed ahead (it can be, in parallel).
+    pub key: Option<Keyed>,
 }
 
 /// A packet held while its datagram's first fragment is awaited.
@@ -85,7 +86,7 @@ impl Held {
             orig_len: self.orig_len,
             iface: self.iface,
             d: &self.d,
-            key: FlowKey::of(&self.d),
+            key: Keyed::of(&self.d),
         }
     }
 }
@@ -183,6 +184,8 @@ impl TcpState {
 
 pub(crate) struct Active {
     pub rec: FlowRecord,
+    /// `rec.key`'s hash.
+    hash: u64,
     pub tcp: TcpState,
     /// Distinct files, in first-seen order.
     pub files: Vec<u32>,
@@ -227,9 +230,10 @@ type Deadline = Reverse<(i64, u64, u32)>;
 
 pub struct Tracker {
     cfg: Config,
-    /// Each active flow's slot in `slots`. The flows themselves live apart
-    /// so that the table stays small and deadlines name a slot, not a key.
-    flows: FxHashMap<FlowKey, u32>,
+    /// The slots of the active flows, filed by key hash (the keys are in
+    /// the slots): four bytes an entry keep the table in the CPU caches,
+    /// and deadlines name a slot, not a key.
+    flows: HashTable<u32>,
     slots: Vec<Option<Active>>,
     free: Vec<u32>,
     /// When each flow may have timed out (checked lazily: entries can be stale).
@@ -237,7 +241,7 @@ pub struct Tracker {
     /// When each flow may have gone idle: its pending positions and row are then handed over.
     idle: BinaryHeap<Deadline>,
     /// First fragments seen: the flow their later fragments belong to.
-    frags: FxHashMap<FragKey, (FlowKey, bool, i64)>,
+    frags: FxHashMap<FragKey, (Keyed, i64)>,
     /// Later fragments awaiting their first fragment.
     held: FxHashMap<FragKey, Vec<Held>>,
     next_id: u64,
@@ -251,7 +255,7 @@ impl Tracker {
     pub fn new(cfg: Config, next_id: u64) -> Self {
         Tracker {
             cfg,
-            flows: FxHashMap::default(),
+            flows: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             expiry: BinaryHeap::new(),
@@ -288,7 +292,7 @@ impl Tracker {
 
     /// Makes `f` an active flow; returns its slot.
     fn insert(&mut self, f: Active) -> u32 {
-        let key = f.rec.key;
+        let hash = f.hash;
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(f);
@@ -299,14 +303,31 @@ impl Tracker {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.flows.insert(key, slot);
+        let slots = &self.slots;
+        self.flows.insert_unique(hash, slot, |&s| {
+            slots[s as usize].as_ref().map_or(0, |f| f.hash)
+        });
         slot
+    }
+
+    /// The slot of the active flow with this key.
+    fn find(&self, k: &Keyed) -> Option<u32> {
+        let slots = &self.slots;
+        self.flows
+            .find(k.hash(), |&s| {
+                slots[s as usize]
+                    .as_ref()
+                    .is_some_and(|f| f.rec.key == k.key)
+            })
+            .copied()
     }
 
     /// Ends the active flow in `slot`.
     fn remove(&mut self, slot: u32) -> Option<Active> {
         let f = self.slots.get_mut(slot as usize)?.take()?;
-        self.flows.remove(&f.rec.key);
+        if let Ok(e) = self.flows.find_entry(f.hash, |&s| s == slot) {
+            e.remove();
+        }
         self.free.push(slot);
         Some(f)
     }
@@ -333,6 +354,7 @@ impl Tracker {
         let key = rec.key;
         let (deadline, id) = (rec.last_ts_ns.saturating_add(self.timeout(&key)), rec.id);
         let slot = self.insert(Active {
+            hash: key.hash64(),
             rec,
             tcp,
             files,
@@ -356,7 +378,7 @@ impl Tracker {
             self.now = p.ts_ns;
         }
         let d = p.d;
-        let Some((key, from_a)) = p.key else {
+        let Some(k) = p.key else {
             return false;
         };
         if d.layer == Layer::Ip {
@@ -365,33 +387,34 @@ impl Tracker {
                 Frag::Later { id } => {
                     let fk = FragKey::of(d, id);
                     match self.frags.get(&fk) {
-                        Some(&(fkey, f_from_a, _)) => self.add(fkey, f_from_a, p, sink),
+                        Some(&(first, _)) => self.add(first, p, sink),
                         None => self.held.entry(fk).or_default().push(Held::of(p)),
                     }
                     return true;
                 }
                 Frag::First { id } => {
-                    self.add(key, from_a, p, sink);
+                    self.add(k, p, sink);
                     let fk = FragKey::of(d, id);
-                    self.frags.insert(fk, (key, from_a, p.ts_ns));
+                    self.frags.insert(fk, (k, p.ts_ns));
                     for h in self.held.remove(&fk).unwrap_or_default() {
-                        self.add(key, from_a, &h.packet(), sink);
+                        self.add(k, &h.packet(), sink);
                     }
                     return true;
                 }
             }
         }
-        self.add(key, from_a, p, sink);
+        self.add(k, p, sink);
         true
     }
 
-    fn add(&mut self, key: FlowKey, from_a: bool, p: &PacketIn, sink: &mut impl FlowSink) {
+    fn add(&mut self, k: Keyed, p: &PacketIn, sink: &mut impl FlowSink) {
+        let Keyed { key, from_a, .. } = k;
         let tcp = match (key.is_l2(), key.proto) {
             (false, 6) => p.d.ip.tcp,
             _ => None,
         };
         let timeout = self.timeout(&key);
-        if let Some(&slot) = self.flows.get(&key)
+        if let Some(slot) = self.find(&k)
             && let Some(f) = self.slots[slot as usize].as_mut()
         {
             let forward = from_a == f.rec.src_is_a;
@@ -422,6 +445,7 @@ impl Tracker {
         self.next_id += 1;
         self.stats.flows_started += 1;
         let mut f = Active {
+            hash: k.hash(),
             rec: FlowRecord {
                 id,
                 key,
@@ -533,7 +557,7 @@ impl Tracker {
             }
             let keep = self.cfg.other_timeout_ns;
             self.frags
-                .retain(|_, (_, _, ts)| now.saturating_sub(*ts) <= keep);
+                .retain(|_, (_, ts)| now.saturating_sub(*ts) <= keep);
         }
     }
 
@@ -541,8 +565,8 @@ impl Tracker {
     fn release_held(&mut self, k: FragKey, sink: &mut impl FlowSink) {
         for h in self.held.remove(&k).unwrap_or_default() {
             let p = h.packet();
-            if let Some((key, from_a)) = p.key {
-                self.add(key, from_a, &p, sink);
+            if let Some(k) = p.key {
+                self.add(k, &p, sink);
             }
         }
     }
@@ -737,7 +761,7 @@ mod tests {
             orig_len: 60,
             iface: 0,
             d,
-            key: FlowKey::of(d),
+            key: Keyed::of(d),
         };
         t.push(&p, sink);
     }
@@ -981,7 +1005,7 @@ mod tests {
             orig_len: 70,
             iface: 0,
             d: &d,
-            key: FlowKey::of(&d),
+            key: Keyed::of(&d),
         };
         let mut rec = Rec::default();
         t.push(&p, &mut rec);

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pcapidx_capture::{Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
-use pcapidx_flow::{FlowKey, FlowRecord, FlowSink, PacketIn, Tracker};
+use pcapidx_flow::{FlowRecord, FlowSink, Keyed, PacketIn, Tracker};
 use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
 
 use crate::filter::IgnoreFilter;
@@ -32,7 +32,7 @@ enum DItem {
         slot: u32,
         meta: RecordMeta,
         d: Decoded,
-        key: Option<(FlowKey, bool)>,
+        key: Option<Keyed>,
         dropped: bool,
     },
     Interfaces {
@@ -58,7 +58,7 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
                     decode(meta.link_type, c.data(&meta), &mut d);
                 }
                 let dropped = d.layer == Layer::Ip && filter.drops(&d.ip);
-                let key = if dropped { None } else { FlowKey::of(&d) };
+                let key = if dropped { None } else { Keyed::of(&d) };
                 DItem::Record {
                     slot,
                     meta,
@@ -98,7 +98,8 @@ impl FlowSink for Writes<'_> {
 /// Where the flow tracker's writes go: applied inside the open transaction
 /// as they come, made durable by `commit`.
 trait Writer {
-    fn write(&mut self, w: Vec<Write>) -> Result<(), IndexError>;
+    /// Takes the writes out of `w` (leaving it empty, with room for more).
+    fn write(&mut self, w: &mut Vec<Write>) -> Result<(), IndexError>;
     fn commit(&mut self) -> Result<(), IndexError>;
 }
 
@@ -109,13 +110,13 @@ struct Inline<'s> {
 }
 
 impl Writer for Inline<'_> {
-    fn write(&mut self, mut w: Vec<Write>) -> Result<(), IndexError> {
-        self.pending.append(&mut w);
+    fn write(&mut self, w: &mut Vec<Write>) -> Result<(), IndexError> {
+        self.pending.append(w);
         Ok(())
     }
     fn commit(&mut self) -> Result<(), IndexError> {
         let mut b = self.store.batch()?;
-        apply(&mut b, std::mem::take(&mut self.pending))?;
+        apply(&mut b, &mut self.pending)?;
         b.commit()?;
         Ok(())
     }
@@ -126,15 +127,25 @@ enum ToWriter {
     Commit,
 }
 
-/// A writer thread: writes are applied while the tracker goes on.
-struct Threaded(std::sync::mpsc::SyncSender<ToWriter>);
+/// A writer thread: writes are applied while the tracker goes on. The
+/// writer hands the emptied lists back (`spare`), so that the tracker does
+/// not allocate and grow a fresh one for every handover.
+struct Threaded {
+    tx: std::sync::mpsc::SyncSender<ToWriter>,
+    spare: std::sync::mpsc::Receiver<Vec<Write>>,
+}
 
 impl Writer for Threaded {
-    fn write(&mut self, w: Vec<Write>) -> Result<(), IndexError> {
-        self.0.send(ToWriter::Write(w)).map_err(|_| stopped())
+    fn write(&mut self, w: &mut Vec<Write>) -> Result<(), IndexError> {
+        let fresh = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(2 * WRITES_PER_HANDOVER));
+        let full = std::mem::replace(w, fresh);
+        self.tx.send(ToWriter::Write(full)).map_err(|_| stopped())
     }
     fn commit(&mut self) -> Result<(), IndexError> {
-        self.0.send(ToWriter::Commit).map_err(|_| stopped())
+        self.tx.send(ToWriter::Commit).map_err(|_| stopped())
     }
 }
 
@@ -143,16 +154,22 @@ fn stopped() -> IndexError {
 }
 
 /// The writer thread's loop; returns the store when the tracker is done.
-fn writer_loop(store: Store, rx: std::sync::mpsc::Receiver<ToWriter>) -> Result<Store, StoreError> {
+fn writer_loop(
+    store: Store,
+    rx: std::sync::mpsc::Receiver<ToWriter>,
+    spare: std::sync::mpsc::SyncSender<Vec<Write>>,
+) -> Result<Store, StoreError> {
     let mut batch = None;
     for msg in rx {
         match msg {
-            ToWriter::Write(w) => {
+            ToWriter::Write(mut w) => {
                 let b = match &mut batch {
                     Some(b) => b,
                     None => batch.insert(store.batch()?),
                 };
-                apply(b, w)?;
+                apply(b, &mut w)?;
+                // Full means the tracker has enough: this one is freed.
+                let _ = spare.try_send(w);
             }
             ToWriter::Commit => {
                 if let Some(b) = batch.take() {
@@ -165,9 +182,9 @@ fn writer_loop(store: Store, rx: std::sync::mpsc::Receiver<ToWriter>) -> Result<
     Ok(store)
 }
 
-/// Applies writes inside an open transaction.
-fn apply(b: &mut pcapidx_store::Batch, writes: Vec<Write>) -> Result<(), StoreError> {
-    for w in writes {
+/// Applies writes inside an open transaction, emptying `writes`.
+fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), StoreError> {
+    for w in writes.drain(..) {
         match w {
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
             Write::Flow(rec) => b.put_flow(&rec)?,
@@ -346,7 +363,7 @@ impl Indexer<'_> {
         self.packets += n;
         self.progress.packets.fetch_add(n, Ordering::Relaxed);
         if self.writes.len() >= WRITES_PER_HANDOVER {
-            out.write(std::mem::take(&mut self.writes))?;
+            out.write(&mut self.writes)?;
         }
         Ok(())
     }
@@ -360,7 +377,7 @@ impl Indexer<'_> {
             f.touched = false;
         }
         self.since_commit = 0;
-        out.write(std::mem::take(&mut self.writes))?;
+        out.write(&mut self.writes)?;
         out.commit()
     }
 
@@ -536,6 +553,7 @@ fn parallel(
         let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders + 2);
         let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(2 * decoders + 2);
         let (w_tx, w_rx) = sync_channel::<ToWriter>(4);
+        let (spare_tx, spare_rx) = sync_channel::<Vec<Write>>(4);
         let spawn = |name: &str| std::thread::Builder::new().name(format!("pcapidx-{name}"));
         spawn("reader").spawn_scoped(s, move || {
             let mut seq = 0;
@@ -564,8 +582,11 @@ fn parallel(
             })?;
         }
         drop(dec_tx);
-        let writer = spawn("writer").spawn_scoped(s, move || writer_loop(store, w_rx))?;
-        let mut out = Threaded(w_tx);
+        let writer = spawn("writer").spawn_scoped(s, move || writer_loop(store, w_rx, spare_tx))?;
+        let mut out = Threaded {
+            tx: w_tx,
+            spare: spare_rx,
+        };
         // Batches come back from the decoders in any order: put them back in sequence.
         let mut stash = BTreeMap::new();
         let mut next = 0;
