@@ -362,7 +362,8 @@ fn an_index_from_a_newer_pcapidx_is_refused() {
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("schema version 99") && err.contains("up to version 1"),
+            err.contains("schema version 99")
+                && err.contains(&format!("up to version {}", pcapidx_store::SCHEMA_VERSION)),
             "{err}"
         );
     }
@@ -400,4 +401,72 @@ fn broken_pipe_exits_quietly() {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
+}
+
+/// An index written by schema version 1 (every position chunk a row of
+/// `packet_chunks`) is refused by read-only commands with a pointer to
+/// `pcapidx index`, which upgrades it in place: same flows, same positions,
+/// same carved bytes; and it then takes new files like any other index.
+#[test]
+fn an_index_from_schema_version_1_is_upgraded_in_place() {
+    let dir = tmpdir("upgrade");
+    let db = dir.join("i.db");
+    let data = testdata("rotated");
+    let files = captures_in(&data);
+    let (first, rest) = files.split_at(files.len() / 2);
+    let paths = |fs: &[std::path::PathBuf]| -> Vec<String> {
+        fs.iter().map(|f| f.to_str().unwrap().to_owned()).collect()
+    };
+    let mut args = vec!["index".to_owned(), "-q".to_owned()];
+    args.extend(paths(first));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    pcapidx_ok(&db, &args, 0);
+    let before = content(&db);
+    let carve = |out: &Path| {
+        pcapidx_ok(
+            &db,
+            &["carve", "--flow-id", "1", "-o", out.to_str().unwrap()],
+            0,
+        );
+        std::fs::read(out).unwrap()
+    };
+    let carved = carve(&dir.join("before.pcap"));
+
+    // What schema version 1 wrote: every chunk in packet_chunks, in order.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TEMP TABLE c AS SELECT flow_id, data FROM flow_chunks ORDER BY flow_id, chunk_id;
+         DELETE FROM packet_chunks;
+         INSERT INTO packet_chunks (flow_id, data) SELECT flow_id, data FROM temp.c ORDER BY rowid;
+         DROP VIEW flow_chunks;
+         ALTER TABLE flow_data DROP COLUMN first_chunk;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let out = pcapidx(&db, &["flows"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pcapidx index"));
+
+    pcapidx_ok(&db, &args, 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, pcapidx_store::SCHEMA_VERSION);
+    drop(conn);
+    assert_eq!(content(&db), before);
+    assert_eq!(carve(&dir.join("after.pcap")), carved);
+
+    // The rest of the files, into the upgraded index, give what one run
+    // over all of them gives.
+    let mut more = vec!["index".to_owned(), "-q".to_owned()];
+    more.extend(paths(&files));
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    pcapidx_ok(&db, &more, 0);
+    let whole = dir.join("whole.db");
+    pcapidx_ok(&whole, &more, 0);
+    assert_eq!(content(&db), content(&whole));
+    assert!(!rest.is_empty());
 }

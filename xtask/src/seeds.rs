@@ -50,7 +50,7 @@ pub fn write(root: &Path, bin: &Path) -> Result<()> {
         bail!("indexing testdata failed: {st}");
     }
     let conn = rusqlite::Connection::open(&db)?;
-    let mut stmt = conn.prepare("SELECT data FROM packet_chunks")?;
+    let mut stmt = conn.prepare("SELECT data FROM flow_chunks")?;
     let chunks: Vec<Vec<u8>> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;

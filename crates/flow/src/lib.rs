@@ -18,7 +18,9 @@
 //!
 //! Invariant: memory is bounded by the flows active within their timeouts;
 //! position bytes of a flow idle for [`Config::idle_flush_ns`] are handed to
-//! the sink, not kept.
+//! the sink, not kept (before a flow's first row, at most
+//! [`Config::first_row_ns`] after the oldest flow without one started).
+//! First rows reach the sink in flow id order.
 #![forbid(unsafe_code)]
 
 mod community;

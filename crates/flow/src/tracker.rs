@@ -1,6 +1,6 @@
 //! The flow table: assigning packets to flows in processing order.
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use hashbrown::HashTable;
 use pcapidx_decode::{Decoded, Frag, Layer, Tcp, tcp_flags};
@@ -21,6 +21,9 @@ pub struct Config {
     pub chunk_bytes: usize,
     /// Position bytes of a flow idle this long are handed to the sink.
     pub idle_flush_ns: i64,
+    /// A flow's row is first written once it is idle (see `idle_flush_ns`)
+    /// or this old, in flow id order (see `Tracker::unstored`).
+    pub first_row_ns: i64,
     /// How long a fragment whose first fragment has not been seen waits for it.
     pub frag_hold_ns: i64,
 }
@@ -36,6 +39,7 @@ impl Default for Config {
             // where 2048 left a quarter of the page unused.
             chunk_bytes: 2000,
             idle_flush_ns: 2 * SECOND,
+            first_row_ns: 10 * SECOND,
             // Linux's default IP reassembly timeout (ipfrag_time).
             frag_hold_ns: 30 * SECOND,
         }
@@ -136,11 +140,15 @@ impl FlowRecord {
 
 /// Where finished position chunks and flow totals go.
 pub trait FlowSink {
-    /// A chunk of the flow's position list (chunks arrive in order).
+    /// A chunk of the flow's position list after its first (chunks arrive
+    /// in order).
     fn chunk(&mut self, flow_id: u64, data: Vec<u8>);
     /// The flow's totals so far (its row): written when it ends, when it
-    /// goes idle, and at checkpoints if it changed.
-    fn flow(&mut self, rec: &FlowRecord);
+    /// goes idle, and at checkpoints if it changed. The first time, with
+    /// the first chunk of its position list (`first_chunk`): most flows
+    /// have no other, and a chunk stored in the row costs no row and no
+    /// index entry of its own.
+    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>);
     /// At a checkpoint: the state of every flow that may continue, replacing
     /// the previous one (see [`crate::state::encode_all`]).
     fn open_flows(&mut self, state: Vec<u8>);
@@ -199,6 +207,39 @@ pub(crate) struct Active {
     enc: Encoder,
     /// Changed since the sink last had its row.
     dirty: bool,
+    /// The sink has had its row.
+    stored: bool,
+    /// Its first chunk filled up before its row was written, and went to
+    /// the sink on its own.
+    first_out: bool,
+}
+
+impl Active {
+    /// Hands the pending positions to the sink, and the row if `row`; the
+    /// first hand-over always carries the row, with the first chunk.
+    fn hand_over(&mut self, sink: &mut impl FlowSink, row: bool) {
+        if !self.stored {
+            let pending = (!self.enc.is_empty()).then(|| self.enc.take());
+            if self.first_out {
+                if let Some(c) = pending {
+                    sink.chunk(self.rec.id, c);
+                }
+                sink.flow(&self.rec, None);
+            } else {
+                sink.flow(&self.rec, pending);
+            }
+            self.stored = true;
+            self.dirty = false;
+            return;
+        }
+        if !self.enc.is_empty() {
+            sink.chunk(self.rec.id, self.enc.take());
+        }
+        if row {
+            sink.flow(&self.rec, None);
+            self.dirty = false;
+        }
+    }
 }
 
 /// Fragments of one datagram: addresses, protocol, IP id, VLANs.
@@ -247,6 +288,11 @@ pub struct Tracker {
     expiry: BinaryHeap<Deadline>,
     /// When each flow may have gone idle: its pending positions and row are then handed over.
     idle: BinaryHeap<Deadline>,
+    /// Flows whose row has not been written yet, in id order. First rows
+    /// are written in this order, so that the store appends them: rows
+    /// inserted out of order split b-tree pages and left a tenth of the
+    /// flow table unused.
+    unstored: VecDeque<(u64, u32)>,
     /// First fragments seen: the flow their later fragments belong to.
     frags: FxHashMap<FragKey, (Keyed, i64)>,
     /// Later fragments awaiting their first fragment.
@@ -267,6 +313,7 @@ impl Tracker {
             free: Vec::new(),
             expiry: BinaryHeap::new(),
             idle: BinaryHeap::new(),
+            unstored: VecDeque::new(),
             frags: FxHashMap::default(),
             held: FxHashMap::default(),
             next_id,
@@ -368,6 +415,8 @@ impl Tracker {
             files,
             enc: Encoder::new(),
             dirty: false,
+            stored: true,
+            first_out: false,
         });
         self.expiry.push(Reverse((deadline, id, slot)));
         Ok(())
@@ -473,6 +522,8 @@ impl Tracker {
             last_file: u32::MAX,
             enc: Encoder::new(),
             dirty: true,
+            stored: false,
+            first_out: false,
         };
         update(
             &mut f,
@@ -483,6 +534,7 @@ impl Tracker {
             sink,
         );
         let slot = self.insert(f);
+        self.unstored.push_back((id, slot));
         self.expiry
             .push(Reverse((p.ts_ns.saturating_add(timeout), id, slot)));
         let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
@@ -490,13 +542,42 @@ impl Tracker {
     }
 
     fn finish_flow(&mut self, mut f: Active, sink: &mut impl FlowSink) {
-        if !f.enc.is_empty() {
-            sink.chunk(f.rec.id, f.enc.take());
+        if !f.stored {
+            self.store_through(f.rec.id, sink);
         }
-        if f.dirty {
-            sink.flow(&f.rec);
-        }
+        let row = f.dirty;
+        f.hand_over(sink, row);
         self.stats.flows_finished += 1;
+    }
+
+    /// Writes the first rows of the flows up to `last_id`, in id order.
+    fn store_through(&mut self, last_id: u64, sink: &mut impl FlowSink) {
+        while let Some(&(id, slot)) = self.unstored.front() {
+            if id > last_id {
+                break;
+            }
+            self.unstored.pop_front();
+            if let Some(f) = self.live(slot, id).filter(|f| !f.stored) {
+                f.hand_over(sink, true);
+            }
+        }
+    }
+
+    /// Writes first rows, in id order, while the oldest flow without one is
+    /// idle or old enough.
+    fn store_due(&mut self, sink: &mut impl FlowSink) {
+        let (now, idle_ns, first_ns) = (self.now, self.cfg.idle_flush_ns, self.cfg.first_row_ns);
+        while let Some(&(id, slot)) = self.unstored.front() {
+            let due = self.live(slot, id).is_none_or(|f| {
+                f.stored
+                    || now.saturating_sub(f.rec.last_ts_ns) > idle_ns
+                    || now.saturating_sub(f.rec.first_ts_ns) > first_ns
+            });
+            if !due {
+                break;
+            }
+            self.store_through(id, sink);
+        }
     }
 
     /// Finishes timed-out flows, hands over idle flows' positions, and gives
@@ -522,6 +603,7 @@ impl Tracker {
                 self.expiry.push(Reverse((due, id, slot)));
             }
         }
+        self.store_due(sink);
         let idle_ns = self.cfg.idle_flush_ns;
         while let Some(&Reverse((due, id, slot))) = self.idle.peek() {
             if due >= now {
@@ -531,18 +613,15 @@ impl Tracker {
             let Some(f) = self.live(slot, id) else {
                 continue;
             };
-            if f.enc.is_empty() && !f.dirty {
+            // A first row waits its turn in `unstored`.
+            if (f.enc.is_empty() && !f.dirty) || !f.stored {
                 continue;
             }
             let due = f.rec.last_ts_ns.saturating_add(idle_ns);
             if due < now {
                 // Its row too: written now, in parallel with the reading,
                 // rather than all at the run's end.
-                if !f.enc.is_empty() {
-                    sink.chunk(id, f.enc.take());
-                }
-                sink.flow(&f.rec);
-                f.dirty = false;
+                f.hand_over(sink, true);
             } else {
                 self.idle.push(Reverse((due, id, slot)));
             }
@@ -597,16 +676,14 @@ impl Tracker {
             self.release_held(k, sink);
         }
         self.frags.clear();
+        self.store_through(u64::MAX, sink);
         // In id order, so the sink sees a deterministic sequence.
         let mut all: Vec<&mut Active> = self.slots.iter_mut().flatten().collect();
         all.sort_by_key(|f| f.rec.id);
         for f in all.iter_mut().filter(|f| f.dirty) {
-            if !f.enc.is_empty() {
-                sink.chunk(f.rec.id, f.enc.take());
-            }
-            sink.flow(&f.rec);
-            f.dirty = false;
+            f.hand_over(sink, true);
         }
+        debug_assert!(self.unstored.is_empty());
         sink.open_flows(state::encode_all(
             all.iter().map(|f| (&f.rec, &f.tcp, &f.files[..])),
         ));
@@ -664,10 +741,16 @@ fn update(
         reverse: !forward,
         iface: p.iface,
     });
-    if f.enc.len() >= chunk_bytes {
-        sink.chunk(r.id, f.enc.take());
-    }
     f.dirty = true;
+    if f.enc.len() >= chunk_bytes {
+        if f.stored {
+            f.hand_over(sink, false);
+        } else {
+            // The row waits its turn (see `Tracker::unstored`); the chunk does not.
+            sink.chunk(r.id, f.enc.take());
+            f.first_out = true;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -682,6 +765,8 @@ mod tests {
         flows: BTreeMap<u64, FlowRecord>,
         chunks: BTreeMap<u64, Vec<Position>>,
         open: Vec<u8>,
+        /// The last flow whose first row came: first rows come in id order.
+        last_new: u64,
     }
 
     impl FlowSink for Rec {
@@ -689,7 +774,21 @@ mod tests {
             let v = self.chunks.entry(id).or_default();
             pcapidx_positions::decode_into(&data, v).unwrap();
         }
-        fn flow(&mut self, rec: &FlowRecord) {
+        fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>) {
+            if !self.flows.contains_key(&rec.id) {
+                assert!(
+                    rec.id > self.last_new,
+                    "first row of {} after {}",
+                    rec.id,
+                    self.last_new
+                );
+                self.last_new = rec.id;
+            }
+            if let Some(data) = first_chunk {
+                let v = self.chunks.entry(rec.id).or_default();
+                assert!(v.is_empty(), "the first chunk comes first");
+                pcapidx_positions::decode_into(&data, v).unwrap();
+            }
             self.flows.insert(rec.id, rec.clone());
         }
         fn open_flows(&mut self, state: Vec<u8>) {
@@ -936,6 +1035,40 @@ mod tests {
         let other = frag(u, Frag::Later { id: 10 });
         let lines = run(&[(0.0, other), (1.0, first), (40.0, u)]);
         assert_eq!(lines, ["1 1:53>2:5353 2/0 00/00", "2 1:0>2:0 1/0 00/00"]);
+    }
+
+    #[test]
+    fn first_rows_come_in_id_order_while_reading() {
+        // A busy session from 0 s to 30 s (never idle) among short UDP
+        // flows, one every 100 ms. `Rec` checks that first rows come in id
+        // order; they must not wait for the run's end either.
+        let mut pkts = Vec::new();
+        for i in 0..3000u32 {
+            let t = f64::from(i) * 0.01;
+            pkts.push((t, pkt(6, 1, 1000, 2, 80, A, i)));
+            if i % 10 == 5 {
+                let port = 5000 + (i / 10) as u16;
+                pkts.push((t, pkt(17, 3, port, 250, 53, 0, 0)));
+            }
+        }
+        let mut t = Tracker::new(Config::default(), 1);
+        let mut rec = Rec::default();
+        let upto = |s: f64| pkts.iter().take_while(|(t, _)| *t < s).count();
+        for i in 0..upto(13.0) {
+            push(&mut t, &mut rec, &pkts, i);
+        }
+        // The session's row (forced at 10 s old) and those of the short
+        // flows idle since, are in; the flows of the last 2 s are not.
+        assert!(rec.flows.contains_key(&1));
+        assert!(rec.flows.len() > 80, "{}", rec.flows.len());
+        assert!(rec.flows.len() < 120, "{}", rec.flows.len());
+        for i in upto(13.0)..pkts.len() {
+            push(&mut t, &mut rec, &pkts, i);
+        }
+        t.finish(&mut rec);
+        assert_eq!(rec.flows.len(), 301);
+        assert_eq!(rec.chunks[&1].len(), 3000);
+        assert!(rec.chunks.values().skip(1).all(|c| c.len() == 1));
     }
 
     #[test]

@@ -76,7 +76,8 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
 /// One write for the store, applied at the next commit.
 pub(crate) enum Write {
     Chunk(u64, Vec<u8>),
-    Flow(FlowRecord),
+    /// A flow's row, the first time with its first position chunk.
+    Flow(FlowRecord, Option<Vec<u8>>),
     OpenFlows(Vec<u8>),
     File(FileRow, Vec<Interface>),
 }
@@ -87,8 +88,8 @@ impl FlowSink for Writes<'_> {
     fn chunk(&mut self, flow_id: u64, data: Vec<u8>) {
         self.0.push(Write::Chunk(flow_id, data));
     }
-    fn flow(&mut self, rec: &FlowRecord) {
-        self.0.push(Write::Flow(rec.clone()));
+    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>) {
+        self.0.push(Write::Flow(rec.clone(), first_chunk));
     }
     fn open_flows(&mut self, state: Vec<u8>) {
         self.0.push(Write::OpenFlows(state));
@@ -187,7 +188,7 @@ fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), St
     for w in writes.drain(..) {
         match w {
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
-            Write::Flow(rec) => b.put_flow(&rec)?,
+            Write::Flow(rec, first_chunk) => b.put_flow(&rec, first_chunk.as_deref())?,
             Write::OpenFlows(state) => b.put_open_flows(&state)?,
             Write::File(row, ifaces) => {
                 let id = b.put_file(&row)?;

@@ -305,7 +305,7 @@ mod tests {
             } else {
                 "10.0.0.53"
             };
-            b.put_flow(&flow(i as u64 + 1, a, other, 0)).unwrap();
+            b.put_flow(&flow(i as u64 + 1, a, other, 0), None).unwrap();
         }
         b.commit().unwrap();
         let ids = |sql: &str, cidr: &str| -> Vec<i64> {
@@ -370,7 +370,7 @@ mod tests {
             } else {
                 ("2001:db8::1", "2001:db8::53")
             };
-            b.put_flow(&flow(i as u64 + 1, s, d, *ts)).unwrap();
+            b.put_flow(&flow(i as u64 + 1, s, d, *ts), None).unwrap();
         }
         b.commit().unwrap();
         let mut st = store

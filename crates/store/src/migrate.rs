@@ -7,11 +7,18 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_initial.sql",
-    include_str!("../../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_initial.sql",
+        include_str!("../../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "0002_first_chunk_in_row.sql",
+        include_str!("../../../migrations/0002_first_chunk_in_row.sql"),
+    ),
+];
 
 /// Secondary indexes, built after bulk loads (see the file).
 pub const INDEXES: &str = include_str!("../../../migrations/indexes.sql");

@@ -131,7 +131,7 @@ impl PacketsCursor<'_> {
             self.flow_id = self.flows[self.next_flow];
             self.next_flow += 1;
             let mut st = self.tab.conn.prepare_cached(
-                "SELECT data FROM packet_chunks WHERE flow_id = ? ORDER BY chunk_id",
+                "SELECT data FROM flow_chunks WHERE flow_id = ? ORDER BY chunk_id",
             )?;
             let mut q = st.query([self.flow_id])?;
             while let Some(r) = q.next()? {
@@ -158,7 +158,7 @@ unsafe impl VTabCursor for PacketsCursor<'_> {
             let mut st = self
                 .tab
                 .conn
-                .prepare("SELECT DISTINCT flow_id FROM packet_chunks ORDER BY flow_id")?;
+                .prepare("SELECT flow_id FROM flow_data ORDER BY flow_id")?;
             st.query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?
         };

@@ -298,7 +298,7 @@ impl Store {
     pub fn positions(&self, flow_id: u64) -> Result<Vec<Position>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT data FROM packet_chunks WHERE flow_id = ? ORDER BY chunk_id")?;
+            .prepare_cached("SELECT data FROM flow_chunks WHERE flow_id = ? ORDER BY chunk_id")?;
         let mut rows = st.query(params![flow_id as i64])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {

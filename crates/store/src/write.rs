@@ -84,14 +84,15 @@ impl<'a> Batch<'a> {
                     "INSERT INTO flow_data (flow_id, proto, src_key, src_port, dst_key,
                         dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
                         packets_rev, bytes_fwd, bytes_rev, flags_fwd, flags_rev, src_mac_key,
-                        dst_mac_key, files, service, community_id, src_ip6, dst_ip6)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        dst_mac_key, files, service, community_id, src_ip6, dst_ip6, first_chunk)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (flow_id) DO UPDATE SET first_ts_ns = excluded.first_ts_ns,
                         last_ts_ns = excluded.last_ts_ns, packets_fwd = excluded.packets_fwd,
                         packets_rev = excluded.packets_rev, bytes_fwd = excluded.bytes_fwd,
                         bytes_rev = excluded.bytes_rev, flags_fwd = excluded.flags_fwd,
                         flags_rev = excluded.flags_rev, src_mac_key = excluded.src_mac_key,
-                        dst_mac_key = excluded.dst_mac_key, files = excluded.files",
+                        dst_mac_key = excluded.dst_mac_key, files = excluded.files,
+                        first_chunk = coalesce(first_chunk, excluded.first_chunk)",
                 )?,
                 chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
                 tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
@@ -155,8 +156,9 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Inserts or replaces a flow's row.
-    pub fn put_flow(&mut self, r: &FlowRecord) -> Result<()> {
+    /// Inserts or updates a flow's row; `first_chunk` (the first chunk of
+    /// its positions) is stored with the row's first write.
+    pub fn put_flow(&mut self, r: &FlowRecord, first_chunk: Option<&[u8]>) -> Result<()> {
         let k = &r.key;
         let ip = k.kind != KeyKind::L2;
         let ((src, sp), (dst, dp)) = (r.src(), r.dst());
@@ -201,6 +203,7 @@ impl<'a> Batch<'a> {
         st.raw_bind_parameter(22, community_id.as_ref().map(|c| c.as_str()))?;
         st.raw_bind_parameter(23, ip6_text(k.kind, src))?;
         st.raw_bind_parameter(24, ip6_text(k.kind, dst))?;
+        st.raw_bind_parameter(25, first_chunk)?;
         st.raw_execute()?;
         Ok(())
     }
