@@ -85,7 +85,9 @@ pub struct IndexArgs {
     #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = parse_seconds)]
     pub other_timeout: f64,
 
-    /// Threads to use [default: all cores].
+    /// Cores to use [default: all]: 1 runs everything on one thread; 2 or
+    /// more run a reader, the flow tracker and a writer side by side, and
+    /// decoder threads beyond two.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 

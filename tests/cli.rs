@@ -77,6 +77,8 @@ fn frequent_commits_and_one_thread_give_the_same_index() {
         &["--jobs", "1"][..],
         &["--checkpoint-packets", "7"],
         &["--jobs", "3", "--checkpoint-packets", "50"],
+        // Two decoder threads: batches come back out of order.
+        &["--jobs", "4"],
     ] {
         let db = tmpdir("variant").join("i.db");
         let mut args = vec!["index", dir.to_str().unwrap(), "-q"];

@@ -540,6 +540,9 @@ fn sequential(
 
 /// The stages on their own threads: a reader (merging the files), decoders,
 /// the flow tracker (this thread) and a writer, joined by bounded channels.
+/// With two jobs the reader decodes too: the packets it has just read are
+/// in its core's cache, and decoding them on another core cost more (in
+/// cache traffic) than it gained on the 2-core benchmark machine.
 fn parallel(
     store: Store,
     mut merger: Merger,
@@ -547,19 +550,26 @@ fn parallel(
     on_file: &mut dyn FnMut(&FileOutcome),
     jobs: usize,
 ) -> Result<Store, IndexError> {
-    let decoders = (jobs - 1).max(1);
+    // Threads beside the reader, the tracker and the writer.
+    let decoders = jobs.saturating_sub(2);
     let filter = indexer.filter.clone();
     let filter = &filter;
     std::thread::scope(|s| {
-        let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders + 2);
-        let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(2 * decoders + 2);
+        let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders.max(1) + 2);
+        let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(2 * decoders.max(1) + 2);
         let (w_tx, w_rx) = sync_channel::<ToWriter>(4);
         let (spare_tx, spare_rx) = sync_channel::<Vec<Write>>(4);
         let spawn = |name: &str| std::thread::Builder::new().name(format!("pcapidx-{name}"));
+        let decoded_tx = dec_tx.clone();
         spawn("reader").spawn_scoped(s, move || {
             let mut seq = 0;
             while let Some(b) = merger.next_batch() {
-                if raw_tx.send((seq, b)).is_err() {
+                let sent = if decoders == 0 {
+                    decoded_tx.send((seq, decode_batch(b, filter))).is_ok()
+                } else {
+                    raw_tx.send((seq, b)).is_ok()
+                };
+                if !sent {
                     break;
                 }
                 seq += 1;
