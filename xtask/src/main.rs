@@ -31,7 +31,7 @@ struct Opts {
 
 const USAGE: &str =
     "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
-                        [--runs 3] [--no-tshark] [--no-append]
+                        [--runs 5] [--no-tshark] [--no-append]
        cargo xtask fuzz-seeds   (writes fuzz/corpus/* from testdata/)
        cargo xtask oui DIR      (DIR holds IEEE's oui.csv, mam.csv, oui36.csv, iab.csv,
                                  e.g. /usr/share/ieee-data from Debian's ieee-data)";
@@ -62,7 +62,7 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
         file_size: "100M".into(),
         mean_frame: 340,
         seed: 1,
-        runs: 3,
+        runs: 5,
         tshark: true,
         append: true,
     };
@@ -284,47 +284,54 @@ fn bench(o: &Opts) -> Result<()> {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mb = bytes as f64 / 1e6;
 
-    let tcpdump = if have("tcpdump") {
-        eprintln!("tcpdump -r FILE -w /dev/null...");
-        let mut t = Vec::new();
-        for _ in 0..o.runs {
-            let start = Instant::now();
-            for f in &files {
-                timed(
-                    Command::new("tcpdump")
-                        .arg("-r")
-                        .arg(f)
-                        .args(["-w", "/dev/null"]),
-                )?;
-            }
-            t.push(start.elapsed());
-        }
-        Some(median(t))
-    } else {
-        None
-    };
-
-    let index = |jobs: usize| -> Result<(Duration, String)> {
-        let mut t = Vec::new();
-        let mut last = String::new();
-        for _ in 0..o.runs {
-            remove_db(&db);
-            let (d, out) = timed(
-                Command::new(&bin)
-                    .arg("--db")
-                    .arg(&db)
-                    .args(["index", "--jobs", &jobs.to_string()])
-                    .arg(&data),
+    // The runs of tcpdump, `--jobs 1` and `--jobs N` take turns, so that a
+    // slow spell of the machine (these VMs have them) weighs on all three
+    // rather than on whichever ran during it: the ratios are what count.
+    let tcpdump_once = || -> Result<Duration> {
+        let start = Instant::now();
+        for f in &files {
+            timed(
+                Command::new("tcpdump")
+                    .arg("-r")
+                    .arg(f)
+                    .args(["-w", "/dev/null"]),
             )?;
-            t.push(d);
-            last = out;
         }
-        Ok((median(t), last))
+        Ok(start.elapsed())
     };
-    eprintln!("pcapidx index --jobs 1...");
-    let (t1, _) = index(1)?;
-    eprintln!("pcapidx index --jobs {cores}...");
-    let (tn, summary) = index(cores)?;
+    let index_once = |jobs: usize| -> Result<(Duration, String)> {
+        remove_db(&db);
+        timed(
+            Command::new(&bin)
+                .arg("--db")
+                .arg(&db)
+                .args(["index", "--jobs", &jobs.to_string()])
+                .arg(&data),
+        )
+    };
+    let with_tcpdump = have("tcpdump");
+    eprintln!(
+        "{} runs each of {}pcapidx index --jobs 1 and --jobs {cores}, taking turns...",
+        o.runs,
+        if with_tcpdump {
+            "tcpdump -r FILE -w /dev/null, "
+        } else {
+            ""
+        }
+    );
+    let (mut td, mut i1, mut i_n) = (Vec::new(), Vec::new(), Vec::new());
+    let mut summary = String::new();
+    for _ in 0..o.runs {
+        if with_tcpdump {
+            td.push(tcpdump_once()?);
+        }
+        i1.push(index_once(1)?.0);
+        let (d, out) = index_once(cores)?;
+        i_n.push(d);
+        summary = out;
+    }
+    let tcpdump = with_tcpdump.then(|| median(td));
+    let (t1, tn) = (median(i1), median(i_n));
     let packets = summary_number(&summary, "packets:", "packets:").unwrap_or(0.0);
     let peak = summary_number(&summary, "memory:", "memory:").unwrap_or(0.0);
     let size = db_size(&db);
@@ -490,7 +497,7 @@ fn bench(o: &Opts) -> Result<()> {
     }
 
     let mut table = format!(
-        "\n### {} — commit {} — {}\n\nRun: `cargo xtask bench --size {} --file-size {} --mean-frame {} --seed {}` (median of {} runs, warm page cache)\n\n| measure | result |\n|---|---|\n",
+        "\n### {} — commit {} — {}\n\nRun: `cargo xtask bench --size {} --file-size {} --mean-frame {} --seed {}` (median of {} runs taking turns, warm page cache)\n\n| measure | result |\n|---|---|\n",
         today(),
         commit(),
         machine(),
