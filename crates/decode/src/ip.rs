@@ -1,5 +1,6 @@
-//! IPv4/IPv6 with etherparse's lax slicing, then the few transport bytes a
-//! flow needs, read directly so that first fragments and SCTP keep their ports.
+//! IPv4/IPv6 with etherparse's lax slicing (plain IPv4 by hand, by the same
+//! rules), then the few transport bytes a flow needs, read directly so that
+//! first fragments and SCTP keep their ports.
 use etherparse::LaxIpSlice;
 
 use crate::{Frag, Ip, Tcp};
@@ -34,8 +35,21 @@ fn ipv6_fragment(mut next: u8, mut rest: &[u8]) -> Option<(u16, bool, u32)> {
     None
 }
 
+const UNDECODABLE: &str = "undecodable IP header";
+
 pub(crate) fn decode_ip(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
-    let (slice, _ext_err) = LaxIpSlice::from_slice(p).map_err(|_| "undecodable IP header")?;
+    // IPv4 without an authentication header, by hand: etherparse's lax slice
+    // is a large value built and copied for every packet (by hand an index
+    // run takes 2.4% fewer instructions). Same rules as etherparse's.
+    if p.first().is_some_and(|b| b >> 4 == 4) && p.get(9) != Some(&51) {
+        return decode_ipv4(p, ip);
+    }
+    decode_lax(p, ip)
+}
+
+/// Any IP packet, with etherparse's lax slicing.
+fn decode_lax(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
+    let (slice, _ext_err) = LaxIpSlice::from_slice(p).map_err(|_| UNDECODABLE)?;
     let payload = slice.payload();
     ip.proto = payload.ip_number.0;
     match &slice {
@@ -46,11 +60,7 @@ pub(crate) fn decode_ip(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
             ip.dst[..4].copy_from_slice(&h.destination());
             let offset = h.fragments_offset().value();
             let id = u32::from(h.identification());
-            ip.frag = match (offset, h.more_fragments()) {
-                (0, false) => Frag::Whole,
-                (0, true) => Frag::First { id },
-                _ => Frag::Later { id },
-            };
+            ip.frag = frag(offset, h.more_fragments(), id);
         }
         LaxIpSlice::Ipv6(s) => {
             let h = s.header();
@@ -63,18 +73,51 @@ pub(crate) fn decode_ip(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
             if let Some((offset, more, id)) =
                 ipv6_fragment(h.next_header().0, &p[40.min(p.len())..])
             {
-                ip.frag = match (offset, more) {
-                    (0, false) => Frag::Whole,
-                    (0, true) => Frag::First { id },
-                    _ => Frag::Later { id },
-                };
+                ip.frag = frag(offset, more, id);
             }
         }
     }
-    if matches!(ip.frag, Frag::Later { .. }) {
-        return Ok(());
+    transport(payload.payload, ip);
+    Ok(())
+}
+
+fn frag(offset: u16, more: bool, id: u32) -> Frag {
+    match (offset, more) {
+        (0, false) => Frag::Whole,
+        (0, true) => Frag::First { id },
+        _ => Frag::Later { id },
     }
-    let t = payload.payload;
+}
+
+/// An IPv4 header and its payload: a total length shorter than the header
+/// or longer than what was captured gives way to the captured length.
+fn decode_ipv4(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
+    let header_len = usize::from(p.first().map_or(0, |b| b & 0xf)) * 4;
+    let Some(h) = p.get(..header_len).filter(|_| header_len >= 20) else {
+        return Err(UNDECODABLE);
+    };
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let end = if total < header_len || p.len() < total {
+        p.len()
+    } else {
+        total
+    };
+    ip.version = 4;
+    ip.proto = h[9];
+    ip.src[..4].copy_from_slice(&h[12..16]);
+    ip.dst[..4].copy_from_slice(&h[16..20]);
+    let field = u16::from_be_bytes([h[6], h[7]]);
+    let id = u32::from(u16::from_be_bytes([h[4], h[5]]));
+    ip.frag = frag(field & 0x1fff, field & 0x2000 != 0, id);
+    transport(p.get(header_len..end).unwrap_or_default(), ip);
+    Ok(())
+}
+
+/// The few transport-header bytes a flow needs (none for a later fragment).
+fn transport(t: &[u8], ip: &mut Ip) {
+    if matches!(ip.frag, Frag::Later { .. }) {
+        return;
+    }
     if has_ports(ip.proto) && t.len() >= 4 {
         ip.ports = Some((
             u16::from_be_bytes([t[0], t[1]]),
@@ -90,5 +133,57 @@ pub(crate) fn decode_ip(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
     } else if matches!(ip.proto, 1 | 58) && t.len() >= 2 {
         ip.icmp = Some((t[0], t[1]));
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The IPv4 fast path decodes exactly what etherparse's lax slicing does.
+    #[test]
+    fn ipv4_by_hand_equals_etherparse() {
+        let mut base = vec![
+            0x45, 0, 0, 44, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 192, 168, 1, 2,
+        ];
+        // TCP: ports 1234 -> 80, seq, ack, flags SYN|ACK.
+        base.extend_from_slice(&[4, 210, 0, 80, 0, 0, 1, 0, 0, 0, 2, 0, 0x50, 0x12, 0, 0]);
+        base.extend_from_slice(&[0; 8]);
+        let mut cases = Vec::new();
+        for proto in [1u8, 4, 6, 17, 58, 132, 255] {
+            for ihl in [0u8, 4, 5, 6, 15] {
+                for total in [0u16, 19, 20, 24, 40, 44, 100, 65535] {
+                    for frag in [0u16, 0x2000, 0x0001, 0x2001, 0x4000, 0x1fff] {
+                        let mut q = base.clone();
+                        q[0] = 0x40 | ihl;
+                        q[9] = proto;
+                        q[2..4].copy_from_slice(&total.to_be_bytes());
+                        q[6..8].copy_from_slice(&frag.to_be_bytes());
+                        for cut in [0, 1, 9, 10, 19, 20, 23, 24, 33, 34, q.len()] {
+                            cases.push(q[..cut.min(q.len())].to_vec());
+                        }
+                    }
+                }
+            }
+        }
+        // And mangled bytes (a small LCG: deterministic).
+        let mut x: u32 = 12345;
+        for _ in 0..20_000 {
+            let mut q = base.clone();
+            for _ in 0..3 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let at = (x >> 16) as usize % q.len();
+                q[at] = (x >> 8) as u8;
+            }
+            q[0] = 0x40 | (q[0] & 0xf);
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            q.truncate((x >> 16) as usize % (q.len() + 1));
+            cases.push(q);
+        }
+        for q in cases.iter().filter(|q| q.get(9) != Some(&51)) {
+            let (mut a, mut b) = (Ip::default(), Ip::default());
+            let ra = decode_ipv4(q, &mut a);
+            let rb = decode_lax(q, &mut b);
+            assert_eq!((ra, a), (rb, b), "{q:02x?}");
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! sequence numbers, and IP fragment identity.
 //!
 //! Link layers are decoded here (etherparse has no MPLS, PPPoE, SLL2,
-//! 802.11 or NFLOG); IPv4/IPv6 and their extension headers are sliced with
-//! etherparse's lax slicing API, which tolerates snaplen-cut packets.
+//! 802.11 or NFLOG); IPv6 and IPv4 with an authentication header are sliced
+//! with etherparse's lax slicing API, which tolerates snaplen-cut packets,
+//! and plain IPv4 by hand with the same rules (a test holds them equal).
 //!
 //! Invariant: decoding never panics and never fails as a whole. It reports
 //! the deepest layer it reached ([`Layer`]) and, if it stopped early, why.
