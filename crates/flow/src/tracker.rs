@@ -300,6 +300,10 @@ pub struct Tracker {
     next_id: u64,
     now: i64,
     last_tick: i64,
+    /// No deadline, first row or tick is due before this capture time:
+    /// `expire` is skipped until the clock passes it (it is called for
+    /// nearly every packet otherwise, and most times finds nothing to do).
+    next_due: i64,
     stats: TrackerStats,
 }
 
@@ -319,6 +323,7 @@ impl Tracker {
             next_id,
             now: i64::MIN,
             last_tick: i64::MIN,
+            next_due: i64::MIN,
             stats: TrackerStats::default(),
         }
     }
@@ -419,6 +424,7 @@ impl Tracker {
             first_out: false,
         });
         self.expiry.push(Reverse((deadline, id, slot)));
+        self.next_due = self.next_due.min(deadline);
         Ok(())
     }
 
@@ -427,7 +433,9 @@ impl Tracker {
     pub fn push(&mut self, p: &PacketIn, sink: &mut impl FlowSink) -> bool {
         if p.ts_ns > self.now {
             self.now = p.ts_ns;
-            self.expire(sink);
+            if self.now > self.next_due {
+                self.expire(sink);
+            }
         } else if self.now.saturating_sub(p.ts_ns) > self.longest_timeout() {
             // The capture's clock was set back, or files far apart in time
             // were merged: the clock follows. Nothing ends here; flows of
@@ -486,6 +494,7 @@ impl Tracker {
                 if was_clean {
                     let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
                     self.idle.push(Reverse((due, f.rec.id, slot)));
+                    self.next_due = self.next_due.min(due);
                 }
                 return;
             }
@@ -535,10 +544,12 @@ impl Tracker {
         );
         let slot = self.insert(f);
         self.unstored.push_back((id, slot));
-        self.expiry
-            .push(Reverse((p.ts_ns.saturating_add(timeout), id, slot)));
+        let expires = p.ts_ns.saturating_add(timeout);
+        self.expiry.push(Reverse((expires, id, slot)));
+        // Also when its first row could be due (it may be the oldest without one).
         let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
         self.idle.push(Reverse((due, id, slot)));
+        self.next_due = self.next_due.min(expires).min(due);
     }
 
     fn finish_flow(&mut self, mut f: Active, sink: &mut impl FlowSink) {
@@ -557,6 +568,8 @@ impl Tracker {
                 break;
             }
             self.unstored.pop_front();
+            // The next oldest may be due sooner.
+            self.next_due = i64::MIN;
             if let Some(f) = self.live(slot, id).filter(|f| !f.stored) {
                 f.hand_over(sink, true);
             }
@@ -647,6 +660,31 @@ impl Tracker {
             self.frags
                 .retain(|_, (_, ts)| now.saturating_sub(*ts) <= keep);
         }
+        self.next_due = self.next_due_after_expire();
+    }
+
+    /// The earliest capture time at which `expire` could find work: a flow
+    /// timing out or going idle, the oldest flow without a row becoming due
+    /// for one, or the once-a-second fragment tick. Work is due when the
+    /// clock is past it.
+    fn next_due_after_expire(&self) -> i64 {
+        let heap = |h: &BinaryHeap<Deadline>| h.peek().map_or(i64::MAX, |Reverse(d)| d.0);
+        let first_row = self.unstored.front().map_or(i64::MAX, |&(id, slot)| {
+            self.slots
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .filter(|f| f.rec.id == id && !f.stored)
+                .map_or(i64::MIN, |f| {
+                    f.rec
+                        .last_ts_ns
+                        .saturating_add(self.cfg.idle_flush_ns)
+                        .min(f.rec.first_ts_ns.saturating_add(self.cfg.first_row_ns))
+                })
+        });
+        heap(&self.expiry)
+            .min(heap(&self.idle))
+            .min(first_row)
+            .min(self.last_tick.saturating_add(SECOND - 1))
     }
 
     /// Fragments whose first fragment never came form a flow without ports.
