@@ -124,14 +124,23 @@ pub(crate) fn encode_all<'a>(
     out.push(ALL_VERSION);
     put(&mut out, flows.len() as u64);
     let mut prev = 0;
-    let mut state = Vec::new();
     for (r, t, f) in flows {
         debug_assert!(r.id >= prev, "flows must come in id order");
-        state.clear();
-        encode_into(&mut state, r, t, f);
         put(&mut out, r.id - prev);
-        put(&mut out, state.len() as u64);
-        out.extend_from_slice(&state);
+        // Encoded in place behind a one-byte length (states are short),
+        // moved along in the rare case the length needs more.
+        let at = out.len();
+        out.push(0);
+        encode_into(&mut out, r, t, f);
+        let len = out.len() - at - 1;
+        if len < 0x80 {
+            out[at] = len as u8;
+        } else {
+            let state = out.split_off(at + 1);
+            out.truncate(at);
+            put(&mut out, len as u64);
+            out.extend_from_slice(&state);
+        }
         prev = r.id;
     }
     out

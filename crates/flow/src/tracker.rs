@@ -1210,4 +1210,37 @@ mod tests {
         };
         assert_eq!(state::decode(&bad), Err(StateError::Version(9)));
     }
+
+    #[test]
+    fn saved_states_of_any_length_come_back() {
+        // Flows in 1, 50 and 300 files: states shorter and longer than the
+        // 127 bytes a one-byte length holds.
+        let mut t = Tracker::new(Config::default(), 1);
+        let mut rec = Rec::default();
+        for (host, files) in [(1u8, 1u32), (2, 50), (3, 300)] {
+            let d = pkt(17, host, 1000, 9, 53, 0, 0);
+            for file_id in 1..=files {
+                let p = PacketIn {
+                    ts_ns: i64::from(file_id),
+                    file_id,
+                    offset: 24,
+                    caplen: 60,
+                    orig_len: 60,
+                    iface: 0,
+                    d: &d,
+                    key: Keyed::of(&d),
+                };
+                t.push(&p, &mut rec);
+            }
+        }
+        t.checkpoint(&mut rec);
+        let saved = rec.saved();
+        assert_eq!(saved.len(), 3);
+        for s in &saved {
+            let (r, _, files) = state::decode(s).unwrap();
+            let f = t.slots.iter().flatten().find(|f| f.rec.id == r.id).unwrap();
+            assert_eq!((&r, &files), (&f.rec, &f.files));
+        }
+        assert!(saved.iter().any(|s| s.state.len() > 127));
+    }
 }

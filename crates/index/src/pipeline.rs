@@ -372,6 +372,17 @@ impl Indexer<'_> {
     /// Commits: flow changes and the rows of touched files, then a commit.
     fn checkpoint(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
         self.tracker.checkpoint(&mut Writes(&mut self.writes));
+        self.commit(out)
+    }
+
+    /// The run's last commit: `Tracker::finish` checkpoints the flows.
+    fn finish(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
+        self.tracker.finish(&mut Writes(&mut self.writes));
+        self.commit(out)
+    }
+
+    /// The rows of touched files after the tracker's writes, then a commit.
+    fn commit(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
         for f in self.files.iter_mut().filter(|f| f.touched) {
             let (row, ifaces) = f.row_now(&self.filters_text);
             self.writes.push(Write::File(row, ifaces));
@@ -380,11 +391,6 @@ impl Indexer<'_> {
         self.since_commit = 0;
         out.write(&mut self.writes)?;
         out.commit()
-    }
-
-    fn finish(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
-        self.tracker.finish(&mut Writes(&mut self.writes));
-        self.checkpoint(out)
     }
 }
 
