@@ -77,6 +77,11 @@ pub struct IndexArgs {
     #[arg(long, value_name = "S", default_value_t = 480.0, value_parser = parse_seconds)]
     pub tcp_timeout: f64,
 
+    /// Idle seconds after which a TCP flow that has closed (FIN both ways, or
+    /// RST) ends; later packets of its ports start a new flow.
+    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = parse_seconds)]
+    pub tcp_closed_timeout: f64,
+
     /// Idle seconds after which a UDP flow ends.
     #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = parse_seconds)]
     pub udp_timeout: f64,

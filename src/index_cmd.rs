@@ -30,6 +30,7 @@ pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
     let opts = Options {
         flow: FlowConfig {
             tcp_timeout_ns: ns(args.tcp_timeout),
+            tcp_closed_timeout_ns: ns(args.tcp_closed_timeout),
             udp_timeout_ns: ns(args.udp_timeout),
             other_timeout_ns: ns(args.other_timeout),
             ..FlowConfig::default()

@@ -329,6 +329,8 @@ fn corpus_rotated_sets_carve_like_tshark_streams() {
     let lifted = [
         "--tcp-timeout",
         "1e9",
+        "--tcp-closed-timeout",
+        "1e9",
         "--udp-timeout",
         "1e9",
         "--other-timeout",

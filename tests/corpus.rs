@@ -14,8 +14,10 @@ use crate::common::*;
 type Row = Map<String, Value>;
 
 /// Timeouts lifted: tshark's streams never time out.
-const NO_TIMEOUTS: [&str; 6] = [
+const NO_TIMEOUTS: [&str; 8] = [
     "--tcp-timeout",
+    "1e9",
+    "--tcp-closed-timeout",
     "1e9",
     "--udp-timeout",
     "1e9",

@@ -6,10 +6,10 @@
 //! so an ICMP error belongs to the ICMP flow between its outer addresses.
 //!
 //! A new flow starts for the same key after an idle gap longer than the
-//! protocol's timeout, and for TCP when a SYN without ACK arrives after the
-//! session closed (FIN both ways, or RST) or carries another initial sequence
-//! number than the one the session has for that direction (the rule
-//! Wireshark uses for `tcp.stream`).
+//! protocol's timeout (shorter for a TCP session that has closed), and for
+//! TCP when a SYN without ACK arrives after the session closed (FIN both
+//! ways, or RST) or carries another initial sequence number than the one the
+//! session has for that direction (the rule Wireshark uses for `tcp.stream`).
 //!
 //! Each packet's position goes into its flow's position list
 //! ([`pcapidx_positions`]); finished chunks and flow totals go to a

@@ -15,6 +15,11 @@ const SECOND: i64 = 1_000_000_000;
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub tcp_timeout_ns: i64,
+    /// Idle time after which a TCP session that has closed (FIN both ways,
+    /// or RST) ends: late packets still join it (Zeek's `tcp_close_delay`,
+    /// Arkime's `tcpClosingTimeout`), and closed sessions do not stay in
+    /// memory for the full TCP timeout.
+    pub tcp_closed_timeout_ns: i64,
     pub udp_timeout_ns: i64,
     pub other_timeout_ns: i64,
     /// Position bytes kept per flow before a chunk is handed to the sink.
@@ -32,6 +37,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             tcp_timeout_ns: 480 * SECOND,
+            tcp_closed_timeout_ns: 5 * SECOND,
             udp_timeout_ns: 60 * SECOND,
             other_timeout_ns: 60 * SECOND,
             // A chunk ends once it reaches this, a few bytes over at most:
@@ -169,8 +175,12 @@ impl TcpState {
         if t.flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN {
             return false;
         }
-        let closed = (self.fin[0] && self.fin[1]) || self.rst;
-        closed || self.base[dir].is_some_and(|b| b != t.seq)
+        self.closed() || self.base[dir].is_some_and(|b| b != t.seq)
+    }
+
+    /// FIN both ways, or RST.
+    fn closed(&self) -> bool {
+        (self.fin[0] && self.fin[1]) || self.rst
     }
 
     fn update(&mut self, t: &Tcp, dir: usize) {
@@ -341,12 +351,8 @@ impl Tracker {
         self.next_id
     }
 
-    fn timeout(&self, key: &FlowKey) -> i64 {
-        match (key.is_l2(), key.proto) {
-            (false, 6) => self.cfg.tcp_timeout_ns,
-            (false, 17) => self.cfg.udp_timeout_ns,
-            _ => self.cfg.other_timeout_ns,
-        }
+    fn timeout(&self, key: &FlowKey, tcp: &TcpState) -> i64 {
+        flow_timeout(&self.cfg, key, tcp)
     }
 
     /// Makes `f` an active flow; returns its slot.
@@ -402,6 +408,7 @@ impl Tracker {
     fn longest_timeout(&self) -> i64 {
         self.cfg
             .tcp_timeout_ns
+            .max(self.cfg.tcp_closed_timeout_ns)
             .max(self.cfg.udp_timeout_ns)
             .max(self.cfg.other_timeout_ns)
     }
@@ -410,10 +417,10 @@ impl Tracker {
     pub fn restore(&mut self, saved: &state::SavedFlow) -> Result<(), StateError> {
         let (rec, tcp, files) = state::decode(saved)?;
         self.next_id = self.next_id.max(rec.id + 1);
-        let key = rec.key;
-        let (deadline, id) = (rec.last_ts_ns.saturating_add(self.timeout(&key)), rec.id);
+        let timeout = self.timeout(&rec.key, &tcp);
+        let (deadline, id) = (rec.last_ts_ns.saturating_add(timeout), rec.id);
         let slot = self.insert(Active {
-            hash: key.hash64(),
+            hash: rec.key.hash64(),
             rec,
             tcp,
             last_file: files.last().copied().unwrap_or(u32::MAX),
@@ -478,7 +485,7 @@ impl Tracker {
             (false, 6) => p.d.ip.tcp,
             _ => None,
         };
-        let timeout = self.timeout(&key);
+        let cfg = self.cfg;
         if let Some(slot) = self.find(&k)
             && let Some(f) = self.slots[slot as usize].as_mut()
         {
@@ -486,11 +493,22 @@ impl Tracker {
             let dir = usize::from(!forward);
             // Idle time is measured on the capture clock (the latest timestamp seen), as
             // expiry is: a packet stamped in the past does not revive a flow that ended.
+            let timeout = flow_timeout(&cfg, &key, &f.tcp);
             let idle_too_long = self.now.saturating_sub(f.rec.last_ts_ns) > timeout;
             let new_session = tcp.is_some_and(|t| f.tcp.starts_new_session(&t, dir));
             if !idle_too_long && !new_session {
                 let was_clean = !f.dirty;
-                update(f, p, forward, tcp.as_ref(), self.cfg.chunk_bytes, sink);
+                let was_closed = f.tcp.closed();
+                update(f, p, forward, tcp.as_ref(), cfg.chunk_bytes, sink);
+                if !was_closed && f.tcp.closed() {
+                    // Its timeout just got shorter.
+                    let due = f
+                        .rec
+                        .last_ts_ns
+                        .saturating_add(flow_timeout(&cfg, &key, &f.tcp));
+                    self.expiry.push(Reverse((due, f.rec.id, slot)));
+                    self.next_due = self.next_due.min(due);
+                }
                 if was_clean {
                     let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
                     self.idle.push(Reverse((due, f.rec.id, slot)));
@@ -542,6 +560,7 @@ impl Tracker {
             self.cfg.chunk_bytes,
             sink,
         );
+        let timeout = self.timeout(&key, &f.tcp);
         let slot = self.insert(f);
         self.unstored.push_back((id, slot));
         let expires = p.ts_ns.saturating_add(timeout);
@@ -596,7 +615,7 @@ impl Tracker {
     /// Finishes timed-out flows, hands over idle flows' positions, and gives
     /// up on fragments whose first fragment did not come.
     fn expire(&mut self, sink: &mut impl FlowSink) {
-        let now = self.now;
+        let (now, cfg) = (self.now, self.cfg);
         while let Some(&Reverse((due, id, slot))) = self.expiry.peek() {
             if due >= now {
                 break;
@@ -606,8 +625,8 @@ impl Tracker {
             let Some(f) = self.live(slot, id) else {
                 continue;
             };
-            let (key, last) = (f.rec.key, f.rec.last_ts_ns);
-            let due = last.saturating_add(self.timeout(&key));
+            let timeout = flow_timeout(&cfg, &f.rec.key, &f.tcp);
+            let due = f.rec.last_ts_ns.saturating_add(timeout);
             if due < now {
                 if let Some(f) = self.remove(slot) {
                     self.finish_flow(f, sink);
@@ -732,6 +751,16 @@ impl Tracker {
     pub fn finish(&mut self, sink: &mut impl FlowSink) {
         self.expire(sink);
         self.checkpoint(sink);
+    }
+}
+
+/// How long `key`'s flow may stay idle before it ends.
+fn flow_timeout(cfg: &Config, key: &FlowKey, tcp: &TcpState) -> i64 {
+    match (key.is_l2(), key.proto) {
+        (false, 6) if tcp.closed() => cfg.tcp_closed_timeout_ns,
+        (false, 6) => cfg.tcp_timeout_ns,
+        (false, 17) => cfg.udp_timeout_ns,
+        _ => cfg.other_timeout_ns,
     }
 }
 
@@ -983,6 +1012,38 @@ mod tests {
             syn(0.2, 7),
         ];
         assert_eq!(run(&mid).len(), 2);
+    }
+
+    #[test]
+    fn closed_tcp_sessions_end_sooner() {
+        let c = |t, flags| (t, pkt(6, 1, 1000, 2, 80, flags, 5));
+        let s = |t, flags| (t, pkt(6, 2, 80, 1, 1000, flags, 9));
+        // FIN both ways, then a late ACK within 5 s: one flow; after 5 s
+        // of silence the ports' next packet is another flow.
+        let closing = [c(0.0, A), c(1.0, F | A), s(1.1, F | A)];
+        let with = |late: (f64, Decoded)| {
+            let mut v = closing.to_vec();
+            v.push(late);
+            run(&v)
+        };
+        assert_eq!(with(c(5.0, A)).len(), 1);
+        assert_eq!(with(c(7.0, A)).len(), 2);
+        // One FIN is not closed: the full TCP timeout applies.
+        assert_eq!(run(&[c(0.0, A), c(1.0, F | A), c(100.0, A)]).len(), 1);
+        // RST closes too, in either direction.
+        assert_eq!(run(&[c(0.0, A), s(1.0, R), c(3.0, A)]).len(), 1);
+        assert_eq!(run(&[c(0.0, A), s(1.0, R), c(9.0, A)]).len(), 2);
+        // The flow ends on time while other traffic goes on: it is written
+        // out, not kept for the run's end.
+        let mut t = Tracker::new(Config::default(), 1);
+        let mut rec = Rec::default();
+        let mut pkts = closing.to_vec();
+        pkts.extend((0..20).map(|i| (2.0 + f64::from(i), pkt(17, 7, 53, 8, 53, 0, 0))));
+        for i in 0..pkts.len() {
+            push(&mut t, &mut rec, &pkts, i);
+        }
+        assert_eq!(t.stats().flows_finished, 1);
+        assert_eq!(t.active_flows(), 1);
     }
 
     #[test]
