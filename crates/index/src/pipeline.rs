@@ -128,25 +128,17 @@ enum ToWriter {
     Commit,
 }
 
-/// A writer thread: writes are applied while the tracker goes on. The
-/// writer hands the emptied lists back (`spare`), so that the tracker does
-/// not allocate and grow a fresh one for every handover.
-struct Threaded {
-    tx: std::sync::mpsc::SyncSender<ToWriter>,
-    spare: std::sync::mpsc::Receiver<Vec<Write>>,
-}
+/// A writer thread: writes are applied while the tracker goes on.
+struct Threaded(std::sync::mpsc::SyncSender<ToWriter>);
 
 impl Writer for Threaded {
     fn write(&mut self, w: &mut Vec<Write>) -> Result<(), IndexError> {
-        let fresh = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(2 * WRITES_PER_HANDOVER));
-        let full = std::mem::replace(w, fresh);
-        self.tx.send(ToWriter::Write(full)).map_err(|_| stopped())
+        // Sized for a whole handover, so it is not grown step by step.
+        let full = std::mem::replace(w, Vec::with_capacity(2 * WRITES_PER_HANDOVER));
+        self.0.send(ToWriter::Write(full)).map_err(|_| stopped())
     }
     fn commit(&mut self) -> Result<(), IndexError> {
-        self.tx.send(ToWriter::Commit).map_err(|_| stopped())
+        self.0.send(ToWriter::Commit).map_err(|_| stopped())
     }
 }
 
@@ -155,11 +147,7 @@ fn stopped() -> IndexError {
 }
 
 /// The writer thread's loop; returns the store when the tracker is done.
-fn writer_loop(
-    store: Store,
-    rx: std::sync::mpsc::Receiver<ToWriter>,
-    spare: std::sync::mpsc::SyncSender<Vec<Write>>,
-) -> Result<Store, StoreError> {
+fn writer_loop(store: Store, rx: std::sync::mpsc::Receiver<ToWriter>) -> Result<Store, StoreError> {
     let mut batch = None;
     for msg in rx {
         match msg {
@@ -169,8 +157,6 @@ fn writer_loop(
                     None => batch.insert(store.batch()?),
                 };
                 apply(b, &mut w)?;
-                // Full means the tracker has enough: this one is freed.
-                let _ = spare.try_send(w);
             }
             ToWriter::Commit => {
                 if let Some(b) = batch.take() {
@@ -564,7 +550,6 @@ fn parallel(
         let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders.max(1) + 2);
         let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(2 * decoders.max(1) + 2);
         let (w_tx, w_rx) = sync_channel::<ToWriter>(4);
-        let (spare_tx, spare_rx) = sync_channel::<Vec<Write>>(4);
         let spawn = |name: &str| std::thread::Builder::new().name(format!("pcapidx-{name}"));
         let decoded_tx = dec_tx.clone();
         spawn("reader").spawn_scoped(s, move || {
@@ -599,11 +584,8 @@ fn parallel(
             })?;
         }
         drop(dec_tx);
-        let writer = spawn("writer").spawn_scoped(s, move || writer_loop(store, w_rx, spare_tx))?;
-        let mut out = Threaded {
-            tx: w_tx,
-            spare: spare_rx,
-        };
+        let writer = spawn("writer").spawn_scoped(s, move || writer_loop(store, w_rx))?;
+        let mut out = Threaded(w_tx);
         // Batches come back from the decoders in any order: put them back in sequence.
         let mut stash = BTreeMap::new();
         let mut next = 0;

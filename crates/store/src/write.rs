@@ -176,42 +176,38 @@ impl<'a> Batch<'a> {
             _ => None,
         };
         let community_id = r.community_id();
-        // Bound one by one with their own types: `params!` goes through
-        // `&dyn ToSql`, an indirect call per column that showed in profiles.
-        let st = &mut self.flow;
-        st.raw_bind_parameter(1, r.id as i64)?;
-        st.raw_bind_parameter(2, ip.then_some(k.proto))?;
-        st.raw_bind_parameter(3, IpKey::of(k.kind, src))?;
-        st.raw_bind_parameter(4, port(sp))?;
-        st.raw_bind_parameter(5, IpKey::of(k.kind, dst))?;
-        st.raw_bind_parameter(6, port(dp))?;
-        st.raw_bind_parameter(7, ethertype)?;
-        st.raw_bind_parameter(8, vlans.first())?;
-        st.raw_bind_parameter(9, vlans.get(1))?;
-        st.raw_bind_parameter(10, r.first_ts_ns)?;
-        st.raw_bind_parameter(11, r.last_ts_ns)?;
-        st.raw_bind_parameter(12, r.packets[0] as i64)?;
-        st.raw_bind_parameter(13, r.packets[1] as i64)?;
-        st.raw_bind_parameter(14, r.bytes[0] as i64)?;
-        st.raw_bind_parameter(15, r.bytes[1] as i64)?;
-        st.raw_bind_parameter(16, flags(r.tcp_flags[0]))?;
-        st.raw_bind_parameter(17, flags(r.tcp_flags[1]))?;
-        st.raw_bind_parameter(18, r.src_mac.as_ref().map(mac_key))?;
-        st.raw_bind_parameter(19, r.dst_mac.as_ref().map(mac_key))?;
-        st.raw_bind_parameter(20, r.files)?;
-        st.raw_bind_parameter(21, service)?;
-        st.raw_bind_parameter(22, community_id.as_ref().map(|c| c.as_str()))?;
-        st.raw_bind_parameter(23, ip6_text(k.kind, src))?;
-        st.raw_bind_parameter(24, ip6_text(k.kind, dst))?;
-        st.raw_bind_parameter(25, first_chunk)?;
-        st.raw_execute()?;
+        self.flow.execute(params![
+            r.id as i64,
+            ip.then_some(k.proto),
+            IpKey::of(k.kind, src),
+            port(sp),
+            IpKey::of(k.kind, dst),
+            port(dp),
+            ethertype,
+            vlans.first(),
+            vlans.get(1),
+            r.first_ts_ns,
+            r.last_ts_ns,
+            r.packets[0] as i64,
+            r.packets[1] as i64,
+            r.bytes[0] as i64,
+            r.bytes[1] as i64,
+            flags(r.tcp_flags[0]),
+            flags(r.tcp_flags[1]),
+            r.src_mac.as_ref().map(mac_key),
+            r.dst_mac.as_ref().map(mac_key),
+            r.files,
+            service,
+            community_id.as_ref().map(|c| c.as_str()),
+            ip6_text(k.kind, src),
+            ip6_text(k.kind, dst),
+            first_chunk,
+        ])?;
         Ok(())
     }
 
     pub fn put_chunk(&mut self, flow_id: u64, data: &[u8]) -> Result<()> {
-        self.chunk.raw_bind_parameter(1, flow_id as i64)?;
-        self.chunk.raw_bind_parameter(2, data)?;
-        self.chunk.raw_execute()?;
+        self.chunk.execute(params![flow_id as i64, data])?;
         Ok(())
     }
 
