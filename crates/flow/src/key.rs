@@ -123,8 +123,27 @@ impl FlowKey {
     /// The hash the flow table files this key under.
     #[inline]
     pub fn hash64(&self) -> u64 {
+        // Whole words, not the derived byte-wise hash.
+        let [v0, v1, v2] = self.vlans.map(u64::from);
+        let head = u64::from(self.kind as u8)
+            | u64::from(self.proto) << 8
+            | u64::from(self.has_ports) << 16
+            | u64::from(self.vlan_count) << 24
+            | u64::from(self.ethertype) << 32
+            | u64::from(self.a_port) << 48;
+        let vl = v0 | v1 << 16 | v2 << 32 | u64::from(self.b_port) << 48;
+        let (a, b) = (u128::from_ne_bytes(self.a), u128::from_ne_bytes(self.b));
         let mut h = FxHasher::default();
-        self.hash(&mut h);
+        for w in [
+            head,
+            vl,
+            a as u64,
+            (a >> 64) as u64,
+            b as u64,
+            (b >> 64) as u64,
+        ] {
+            h.write_u64(w);
+        }
         h.finish()
     }
 }

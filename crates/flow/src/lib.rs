@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod community;
+mod deadlines;
 mod key;
 mod state;
 mod tracker;

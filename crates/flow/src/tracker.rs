@@ -1,12 +1,12 @@
 //! The flow table: assigning packets to flows in processing order.
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use hashbrown::HashTable;
 use pcapidx_decode::{Decoded, Frag, Layer, Tcp, tcp_flags};
 use pcapidx_positions::{Encoder, Position};
 use rustc_hash::FxHashMap;
 
+use crate::deadlines::Deadlines;
 use crate::key::{FlowKey, Keyed};
 use crate::state::{self, StateError};
 
@@ -283,9 +283,6 @@ pub struct TrackerStats {
     pub flows_finished: u64,
 }
 
-/// (when, flow id, slot): an entry is stale once its slot holds another flow.
-type Deadline = Reverse<(i64, u64, u32)>;
-
 pub struct Tracker {
     cfg: Config,
     /// The slots of the active flows, filed by key hash (the keys are in
@@ -295,9 +292,9 @@ pub struct Tracker {
     slots: Vec<Option<Active>>,
     free: Vec<u32>,
     /// When each flow may have timed out (checked lazily: entries can be stale).
-    expiry: BinaryHeap<Deadline>,
+    expiry: Deadlines,
     /// When each flow may have gone idle: its pending positions and row are then handed over.
-    idle: BinaryHeap<Deadline>,
+    idle: Deadlines,
     /// Flows whose row has not been written yet, in id order. First rows
     /// are written in this order, so that the store appends them: rows
     /// inserted out of order split b-tree pages and left a tenth of the
@@ -325,8 +322,8 @@ impl Tracker {
             flows: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            expiry: BinaryHeap::new(),
-            idle: BinaryHeap::new(),
+            expiry: Deadlines::default(),
+            idle: Deadlines::default(),
             unstored: VecDeque::new(),
             frags: FxHashMap::default(),
             held: FxHashMap::default(),
@@ -430,7 +427,7 @@ impl Tracker {
             stored: true,
             first_out: false,
         });
-        self.expiry.push(Reverse((deadline, id, slot)));
+        self.expiry.push((deadline, id, slot), timeout);
         self.next_due = self.next_due.min(deadline);
         Ok(())
     }
@@ -502,16 +499,14 @@ impl Tracker {
                 update(f, p, forward, tcp.as_ref(), cfg.chunk_bytes, sink);
                 if !was_closed && f.tcp.closed() {
                     // Its timeout just got shorter.
-                    let due = f
-                        .rec
-                        .last_ts_ns
-                        .saturating_add(flow_timeout(&cfg, &key, &f.tcp));
-                    self.expiry.push(Reverse((due, f.rec.id, slot)));
+                    let timeout = flow_timeout(&cfg, &key, &f.tcp);
+                    let due = f.rec.last_ts_ns.saturating_add(timeout);
+                    self.expiry.push((due, f.rec.id, slot), timeout);
                     self.next_due = self.next_due.min(due);
                 }
                 if was_clean {
-                    let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
-                    self.idle.push(Reverse((due, f.rec.id, slot)));
+                    let due = p.ts_ns.saturating_add(cfg.idle_flush_ns);
+                    self.idle.push((due, f.rec.id, slot), cfg.idle_flush_ns);
                     self.next_due = self.next_due.min(due);
                 }
                 return;
@@ -564,10 +559,10 @@ impl Tracker {
         let slot = self.insert(f);
         self.unstored.push_back((id, slot));
         let expires = p.ts_ns.saturating_add(timeout);
-        self.expiry.push(Reverse((expires, id, slot)));
+        self.expiry.push((expires, id, slot), timeout);
         // Also when its first row could be due (it may be the oldest without one).
-        let due = p.ts_ns.saturating_add(self.cfg.idle_flush_ns);
-        self.idle.push(Reverse((due, id, slot)));
+        let due = p.ts_ns.saturating_add(cfg.idle_flush_ns);
+        self.idle.push((due, id, slot), cfg.idle_flush_ns);
         self.next_due = self.next_due.min(expires).min(due);
     }
 
@@ -616,7 +611,7 @@ impl Tracker {
     /// up on fragments whose first fragment did not come.
     fn expire(&mut self, sink: &mut impl FlowSink) {
         let (now, cfg) = (self.now, self.cfg);
-        while let Some(&Reverse((due, id, slot))) = self.expiry.peek() {
+        while let Some((due, id, slot)) = self.expiry.peek() {
             if due >= now {
                 break;
             }
@@ -632,12 +627,12 @@ impl Tracker {
                     self.finish_flow(f, sink);
                 }
             } else {
-                self.expiry.push(Reverse((due, id, slot)));
+                self.expiry.push((due, id, slot), timeout);
             }
         }
         self.store_due(sink);
         let idle_ns = self.cfg.idle_flush_ns;
-        while let Some(&Reverse((due, id, slot))) = self.idle.peek() {
+        while let Some((due, id, slot)) = self.idle.peek() {
             if due >= now {
                 break;
             }
@@ -655,7 +650,7 @@ impl Tracker {
                 // rather than all at the run's end.
                 f.hand_over(sink, true);
             } else {
-                self.idle.push(Reverse((due, id, slot)));
+                self.idle.push((due, id, slot), idle_ns);
             }
         }
         if now.saturating_sub(self.last_tick) >= SECOND {
@@ -687,7 +682,7 @@ impl Tracker {
     /// for one, or the once-a-second fragment tick. Work is due when the
     /// clock is past it.
     fn next_due_after_expire(&self) -> i64 {
-        let heap = |h: &BinaryHeap<Deadline>| h.peek().map_or(i64::MAX, |Reverse(d)| d.0);
+        let heap = |h: &Deadlines| h.peek().map_or(i64::MAX, |d| d.0);
         let first_row = self.unstored.front().map_or(i64::MAX, |&(id, slot)| {
             self.slots
                 .get(slot as usize)
