@@ -1,7 +1,7 @@
 //! Flow keys: the direction-free identity of a flow.
 use std::hash::{Hash, Hasher};
 
-use pcapidx_decode::{Decoded, Layer};
+use pcapidx_decode::{Decoded, Frag, Layer, Tcp};
 use rustc_hash::FxHasher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,6 +116,49 @@ impl Keyed {
 
     pub fn hash(&self) -> u64 {
         self.hash
+    }
+}
+
+/// What the flow tracker needs of a decoded packet: its key and the few
+/// header fields flows keep. The decoding stage makes it and hands it to
+/// the tracker's thread, so it holds only those: with the whole `Decoded`
+/// beside the key, 224 bytes a packet crossed between cores; now 160.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub keyed: Keyed,
+    /// TCP header fields (TCP over IP only).
+    pub tcp: Option<Tcp>,
+    pub frag: Frag,
+    /// ICMP type and code (IP flows only).
+    pub icmp: Option<(u8, u8)>,
+    pub src_mac: Option<[u8; 6]>,
+    pub dst_mac: Option<[u8; 6]>,
+}
+
+impl Summary {
+    /// `None` for packets with nothing to key a flow on.
+    #[inline]
+    pub fn of(d: &Decoded) -> Option<Summary> {
+        let keyed = Keyed::of(d)?;
+        let ip = d.layer == Layer::Ip;
+        Some(Summary {
+            tcp: d.ip.tcp.filter(|_| ip && d.ip.proto == 6),
+            frag: if ip { d.ip.frag } else { Frag::Whole },
+            icmp: d.ip.icmp.filter(|_| ip),
+            src_mac: d.src_mac,
+            dst_mac: d.dst_mac,
+            keyed,
+        })
+    }
+
+    /// The packet's source and destination addresses, as in the key.
+    pub fn addresses(&self) -> (&[u8; 16], &[u8; 16]) {
+        let k = &self.keyed.key;
+        if self.keyed.from_a {
+            (&k.a, &k.b)
+        } else {
+            (&k.b, &k.a)
+        }
     }
 }
 

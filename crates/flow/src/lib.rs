@@ -30,6 +30,6 @@ mod state;
 mod tracker;
 
 pub use community::{CommunityId, community_id, icmp_ports};
-pub use key::{FlowKey, KeyKind, Keyed};
+pub use key::{FlowKey, KeyKind, Keyed, Summary};
 pub use state::{SavedFlow, StateError, decode_all};
 pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Tracker, TrackerStats};

@@ -2,12 +2,12 @@
 use std::collections::VecDeque;
 
 use hashbrown::HashTable;
-use pcapidx_decode::{Decoded, Frag, Layer, Tcp, tcp_flags};
+use pcapidx_decode::{Frag, Tcp, tcp_flags};
 use pcapidx_positions::{Encoder, Position};
 use rustc_hash::FxHashMap;
 
 use crate::deadlines::Deadlines;
-use crate::key::{FlowKey, Keyed};
+use crate::key::{FlowKey, KeyKind, Keyed, Summary};
 use crate::state::{self, StateError};
 
 const SECOND: i64 = 1_000_000_000;
@@ -61,9 +61,8 @@ pub struct PacketIn<'a> {
     pub caplen: u32,
     pub orig_len: u32,
     pub iface: u32,
-    pub d: &'a Decoded,
-    /// `Keyed::of(d)`, computed ahead (it can be, in parallel).
-    pub key: Option<Keyed>,
+    /// `Summary::of` its decoded headers, worked out ahead (in parallel).
+    pub s: &'a Summary,
 }
 
 /// A packet held while its datagram's first fragment is awaited.
@@ -75,7 +74,7 @@ struct Held {
     caplen: u32,
     orig_len: u32,
     iface: u32,
-    d: Decoded,
+    s: Summary,
 }
 
 impl Held {
@@ -87,7 +86,7 @@ impl Held {
             caplen: p.caplen,
             orig_len: p.orig_len,
             iface: p.iface,
-            d: *p.d,
+            s: *p.s,
         }
     }
     fn packet(&self) -> PacketIn<'_> {
@@ -98,8 +97,7 @@ impl Held {
             caplen: self.caplen,
             orig_len: self.orig_len,
             iface: self.iface,
-            d: &self.d,
-            key: Keyed::of(&self.d),
+            s: &self.s,
         }
     }
 }
@@ -264,13 +262,15 @@ struct FragKey {
 }
 
 impl FragKey {
-    fn of(d: &Decoded, id: u32) -> Self {
+    fn of(s: &Summary, id: u32) -> Self {
+        let k = &s.keyed.key;
+        let (src, dst) = s.addresses();
         FragKey {
-            v6: d.ip.version == 6,
-            proto: d.ip.proto,
-            vlans: d.vlans,
-            src: d.ip.src,
-            dst: d.ip.dst,
+            v6: k.kind == KeyKind::Ip6,
+            proto: k.proto,
+            vlans: k.vlans,
+            src: *src,
+            dst: *dst,
             id,
         }
     }
@@ -432,9 +432,8 @@ impl Tracker {
         Ok(())
     }
 
-    /// Assigns one packet to its flow. Returns false when the packet has
-    /// nothing to key a flow on (the caller counts it as undecodable).
-    pub fn push(&mut self, p: &PacketIn, sink: &mut impl FlowSink) -> bool {
+    /// Assigns one packet to its flow.
+    pub fn push(&mut self, p: &PacketIn, sink: &mut impl FlowSink) {
         if p.ts_ns > self.now {
             self.now = p.ts_ns;
             if self.now > self.next_due {
@@ -446,40 +445,31 @@ impl Tracker {
             // the later time end when the clock passes them again.
             self.now = p.ts_ns;
         }
-        let d = p.d;
-        let Some(k) = p.key else {
-            return false;
-        };
-        if d.layer == Layer::Ip {
-            match d.ip.frag {
-                Frag::Whole => {}
-                Frag::Later { id } => {
-                    let fk = FragKey::of(d, id);
-                    match self.frags.get(&fk) {
-                        Some(&(first, _)) => self.add(first, p, sink),
-                        None => self.held.entry(fk).or_default().push(Held::of(p)),
-                    }
-                    return true;
+        let k = p.s.keyed;
+        match p.s.frag {
+            Frag::Whole => self.add(k, p, sink),
+            Frag::Later { id } => {
+                let fk = FragKey::of(p.s, id);
+                match self.frags.get(&fk) {
+                    Some(&(first, _)) => self.add(first, p, sink),
+                    None => self.held.entry(fk).or_default().push(Held::of(p)),
                 }
-                Frag::First { id } => {
-                    self.add(k, p, sink);
-                    let fk = FragKey::of(d, id);
-                    self.frags.insert(fk, (k, p.ts_ns));
-                    for h in self.held.remove(&fk).unwrap_or_default() {
-                        self.add(k, &h.packet(), sink);
-                    }
-                    return true;
+            }
+            Frag::First { id } => {
+                self.add(k, p, sink);
+                let fk = FragKey::of(p.s, id);
+                self.frags.insert(fk, (k, p.ts_ns));
+                for h in self.held.remove(&fk).unwrap_or_default() {
+                    self.add(k, &h.packet(), sink);
                 }
             }
         }
-        self.add(k, p, sink);
-        true
     }
 
     fn add(&mut self, k: Keyed, p: &PacketIn, sink: &mut impl FlowSink) {
         let Keyed { key, from_a, .. } = k;
         let tcp = match (key.is_l2(), key.proto) {
-            (false, 6) => p.d.ip.tcp,
+            (false, 6) => p.s.tcp,
             _ => None,
         };
         let cfg = self.cfg;
@@ -537,7 +527,7 @@ impl Tracker {
                 src_mac: None,
                 dst_mac: None,
                 files: 0,
-                icmp: p.d.ip.icmp.filter(|_| !key.is_l2()),
+                icmp: p.s.icmp.filter(|_| !key.is_l2()),
             },
             tcp: TcpState::default(),
             files: Vec::new(),
@@ -705,9 +695,7 @@ impl Tracker {
     fn release_held(&mut self, k: FragKey, sink: &mut impl FlowSink) {
         for h in self.held.remove(&k).unwrap_or_default() {
             let p = h.packet();
-            if let Some(k) = p.key {
-                self.add(k, &p, sink);
-            }
+            self.add(p.s.keyed, &p, sink);
         }
     }
 
@@ -779,12 +767,12 @@ fn update(
     }
     if r.src_mac.is_none()
         && r.dst_mac.is_none()
-        && (p.d.src_mac.is_some() || p.d.dst_mac.is_some())
+        && (p.s.src_mac.is_some() || p.s.dst_mac.is_some())
     {
         (r.src_mac, r.dst_mac) = if forward {
-            (p.d.src_mac, p.d.dst_mac)
+            (p.s.src_mac, p.s.dst_mac)
         } else {
-            (p.d.dst_mac, p.d.src_mac)
+            (p.s.dst_mac, p.s.src_mac)
         };
     }
     if f.last_file != p.file_id {
@@ -818,7 +806,7 @@ fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pcapidx_decode::Ip;
+    use pcapidx_decode::{Decoded, Ip, Layer};
     use std::collections::BTreeMap;
 
     /// Keeps what an index would: flow rows, positions, the open-flow state.
@@ -926,6 +914,8 @@ mod tests {
 
     fn push(t: &mut Tracker, sink: &mut impl FlowSink, pkts: &[(f64, Decoded)], i: usize) {
         let (secs, d) = &pkts[i];
+        // Packets with nothing to key on never reach the tracker.
+        let Some(s) = Summary::of(d) else { return };
         let p = PacketIn {
             ts_ns: (secs * 1e9) as i64,
             file_id: 1,
@@ -933,8 +923,7 @@ mod tests {
             caplen: 60,
             orig_len: 60,
             iface: 0,
-            d,
-            key: Keyed::of(d),
+            s: &s,
         };
         t.push(&p, sink);
     }
@@ -1243,8 +1232,7 @@ mod tests {
             caplen: 60,
             orig_len: 70,
             iface: 0,
-            d: &d,
-            key: Keyed::of(&d),
+            s: &Summary::of(&d).unwrap(),
         };
         let mut rec = Rec::default();
         t.push(&p, &mut rec);
@@ -1283,8 +1271,7 @@ mod tests {
                     caplen: 60,
                     orig_len: 60,
                     iface: 0,
-                    d: &d,
-                    key: Keyed::of(&d),
+                    s: &Summary::of(&d).unwrap(),
                 };
                 t.push(&p, &mut rec);
             }

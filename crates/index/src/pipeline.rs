@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pcapidx_capture::{Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
-use pcapidx_flow::{FlowRecord, FlowSink, Keyed, PacketIn, Tracker};
+use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Summary, Tracker};
 use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
 
 use crate::filter::IgnoreFilter;
@@ -27,12 +27,12 @@ const WRITES_PER_HANDOVER: usize = 4096;
 
 /// A decoded batch item, in processing order.
 enum DItem {
-    /// `key` is the flow key (None: nothing to key on); `dropped`: an ignore filter matched.
+    /// `s`: what flows need of the packet (None: nothing to key a flow on);
+    /// `dropped`: an ignore filter matched.
     Record {
         slot: u32,
         meta: RecordMeta,
-        d: Decoded,
-        key: Option<Keyed>,
+        s: Option<Summary>,
         dropped: bool,
     },
     Interfaces {
@@ -58,12 +58,11 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
                     decode(meta.link_type, c.data(&meta), &mut d);
                 }
                 let dropped = d.layer == Layer::Ip && filter.drops(&d.ip);
-                let key = if dropped { None } else { Keyed::of(&d) };
+                let s = if dropped { None } else { Summary::of(&d) };
                 DItem::Record {
                     slot,
                     meta,
-                    d,
-                    key,
+                    s,
                     dropped,
                 }
             }
@@ -279,8 +278,7 @@ impl Indexer<'_> {
                 &DItem::Record {
                     slot,
                     meta,
-                    ref d,
-                    key,
+                    ref s,
                     dropped,
                 } => {
                     let Some(f) = self.files.get_mut(slot as usize) else {
@@ -295,23 +293,21 @@ impl Indexer<'_> {
                         Some(f.row.last_ts_ns.map_or(meta.ts_ns, |t| t.max(meta.ts_ns)));
                     f.last = Some(meta);
                     f.touched = true;
-                    if dropped {
-                        f.row.filtered_packets += 1;
-                    } else {
-                        let p = PacketIn {
-                            ts_ns: meta.ts_ns,
-                            file_id: f.row.file_id as u32,
-                            offset: meta.offset,
-                            caplen: meta.caplen,
-                            orig_len: meta.orig_len,
-                            iface: meta.iface,
-                            d,
-                            key,
-                        };
-                        if self.tracker.push(&p, &mut Writes(&mut self.writes)) {
+                    match s {
+                        _ if dropped => f.row.filtered_packets += 1,
+                        None => f.row.undecodable_packets += 1,
+                        Some(s) => {
+                            let p = PacketIn {
+                                ts_ns: meta.ts_ns,
+                                file_id: f.row.file_id as u32,
+                                offset: meta.offset,
+                                caplen: meta.caplen,
+                                orig_len: meta.orig_len,
+                                iface: meta.iface,
+                                s,
+                            };
+                            self.tracker.push(&p, &mut Writes(&mut self.writes));
                             f.row.flow_packets += 1;
-                        } else {
-                            f.row.undecodable_packets += 1;
                         }
                     }
                     self.since_commit += 1;
