@@ -25,13 +25,14 @@ struct Opts {
     mean_frame: u32,
     seed: u64,
     runs: usize,
+    tshark_runs: usize,
     tshark: bool,
     append: bool,
 }
 
 const USAGE: &str =
     "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
-                        [--runs 5] [--no-tshark] [--no-append]
+                        [--runs 5] [--tshark-runs 3] [--no-tshark] [--no-append]
        cargo xtask fuzz-seeds   (writes fuzz/corpus/* from testdata/)
        cargo xtask oui DIR      (DIR holds IEEE's oui.csv, mam.csv, oui36.csv, iab.csv,
                                  e.g. /usr/share/ieee-data from Debian's ieee-data)";
@@ -63,6 +64,7 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
         mean_frame: 340,
         seed: 1,
         runs: 5,
+        tshark_runs: 3,
         tshark: true,
         append: true,
     };
@@ -77,6 +79,7 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
             "--mean-frame" => o.mean_frame = val()?.parse()?,
             "--seed" => o.seed = val()?.parse()?,
             "--runs" => o.runs = val()?.parse()?,
+            "--tshark-runs" => o.tshark_runs = val()?.parse()?,
             "--no-tshark" => o.tshark = false,
             "--no-append" => o.append = false,
             "-h" | "--help" => {
@@ -132,8 +135,8 @@ fn timed(cmd: &mut Command) -> Result<(Duration, String)> {
     Ok((took, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
 }
 
@@ -336,18 +339,32 @@ fn bench(o: &Opts) -> Result<()> {
     let peak = summary_number(&summary, "memory:", "memory:").unwrap_or(0.0);
     let size = db_size(&db);
 
+    // tshark takes tens of seconds, long enough for the machine's speed to
+    // drift between its runs: each run is followed by a `--jobs N` run, and
+    // the ratio reported is the median of those pairs' ratios.
     let tshark_conv = if o.tshark && have("tshark") {
-        eprintln!("tshark -n -q -z conv,tcp -z conv,udp (this takes a while)...");
-        let start = Instant::now();
-        for f in &files {
-            timed(
-                Command::new("tshark")
-                    .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
-                    .arg(f)
-                    .stdout(Stdio::null()),
-            )?;
+        eprintln!(
+            "{} runs of tshark -n -q -z conv,tcp -z conv,udp, each followed by pcapidx index --jobs {cores} (this takes a while)...",
+            o.tshark_runs.max(1)
+        );
+        let (mut took, mut ratios) = (Vec::new(), Vec::new());
+        for _ in 0..o.tshark_runs.max(1) {
+            let start = Instant::now();
+            for f in &files {
+                timed(
+                    Command::new("tshark")
+                        .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
+                        .arg(f)
+                        .stdout(Stdio::null()),
+                )?;
+            }
+            let t = start.elapsed();
+            let ours = index_once(cores)?.0;
+            ratios.push(t.as_secs_f64() / ours.as_secs_f64());
+            took.push(t);
         }
-        Some(start.elapsed())
+        let n = took.len();
+        Some((median(took), median(ratios), n))
     } else {
         None
     };
@@ -387,13 +404,12 @@ fn bench(o: &Opts) -> Result<()> {
             ),
         ));
     }
-    if let Some(t) = tshark_conv {
+    if let Some((t, ratio, n)) = tshark_conv {
         rows.push((
             "tshark conv,tcp conv,udp".into(),
             format!(
-                "{} — pcapidx is {:.1}x faster",
+                "{} — pcapidx is {ratio:.1}x faster (median of {n} runs, each beside a --jobs {cores} run)",
                 rate(t),
-                t.as_secs_f64() / tn.as_secs_f64()
             ),
         ));
     }
