@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use pcapidx_index::{Action, FileOutcome, FlowConfig, Options, Progress, Report};
+use pcapidx_index::{Action, FileOutcome, FlowConfig, Options, Phase, Progress, Report};
 
 use crate::Outcome;
 use crate::cli::IndexArgs;
@@ -62,11 +62,7 @@ pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
                 while !done.load(Ordering::Relaxed) {
                     bar.set_length(p.bytes_total.load(Ordering::Relaxed));
                     bar.set_position(p.bytes_read.load(Ordering::Relaxed));
-                    bar.set_message(format!(
-                        "files {}/{}",
-                        p.files_done.load(Ordering::Relaxed),
-                        p.files_total.load(Ordering::Relaxed)
-                    ));
+                    bar.set_message(bar_message(p));
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 bar.finish_and_clear();
@@ -99,6 +95,20 @@ pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
     } else {
         Outcome::Incomplete
     })
+}
+
+/// The bar's text after the byte counts: files, then what the run does
+/// once every byte is read (the bar stands at 100% meanwhile).
+fn bar_message(p: &Progress) -> String {
+    let files = format!(
+        "files {}/{}",
+        p.files_done.load(Ordering::Relaxed),
+        p.files_total.load(Ordering::Relaxed)
+    );
+    match p.phase() {
+        Phase::Reading => files,
+        phase => format!("{files}, {}...", phase.describe()),
+    }
 }
 
 /// One line about a file worth telling the user about.
@@ -167,4 +177,20 @@ fn peak_memory() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_says_what_follows_the_last_byte() {
+        let p = Progress::default();
+        p.files_total.store(3, Ordering::Relaxed);
+        p.files_done.store(1, Ordering::Relaxed);
+        assert_eq!(bar_message(&p), "files 1/3");
+        p.files_done.store(3, Ordering::Relaxed);
+        p.set_phase(Phase::Indexing);
+        assert_eq!(bar_message(&p), "files 3/3, building indexes...");
+    }
 }

@@ -25,7 +25,7 @@ mod walk;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use pcapidx_store::{FileStatus, StoreError};
@@ -140,6 +140,47 @@ pub struct Progress {
     pub packets: AtomicU64,
     pub files_total: AtomicU64,
     pub files_done: AtomicU64,
+    phase: AtomicU8,
+}
+
+/// What a run is doing. After the last byte is read there is still work
+/// (on a large capture, many seconds of it) that a byte count cannot show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Reading = 0,
+    /// Writing the flows still open and the last rows.
+    Saving,
+    /// Building the secondary indexes after a bulk load.
+    Indexing,
+    /// Folding the write-ahead log into the database file.
+    Checkpointing,
+}
+
+impl Phase {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Reading => "reading",
+            Phase::Saving => "saving open flows",
+            Phase::Indexing => "building indexes",
+            Phase::Checkpointing => "writing the database file",
+        }
+    }
+}
+
+impl Progress {
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Relaxed) {
+            1 => Phase::Saving,
+            2 => Phase::Indexing,
+            3 => Phase::Checkpointing,
+            _ => Phase::Reading,
+        }
+    }
+
+    pub fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Ordering::Relaxed);
+    }
 }
 
 /// Paths the index itself uses, which are never indexed.
@@ -193,4 +234,49 @@ pub fn run(
 ) -> Result<Report, IndexError> {
     let _lock = lock(db)?;
     pipeline::run(db, inputs, &own_files(db), opts, progress, on_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run ends in its last phase with every planned byte counted:
+    /// file headers, pcapng, and the unread tail of a damaged file too.
+    #[test]
+    fn a_run_goes_through_its_phases() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        for jobs in [1, 2] {
+            let dir = std::env::temp_dir().join(format!(
+                "pcapidx-index-phases-{jobs}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let whole = std::fs::read(data.join("rotated/rotated_00000.pcap")).unwrap();
+            let damaged = dir.join("damaged.pcap");
+            std::fs::write(&damaged, &whole[..whole.len() / 2]).unwrap();
+            let progress = Progress::default();
+            assert_eq!(progress.phase(), Phase::Reading);
+            let opts = Options {
+                jobs,
+                ..Options::default()
+            };
+            let report = run(
+                &dir.join("i.db"),
+                &[data.clone(), damaged],
+                &opts,
+                &progress,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert!(report.packets > 0);
+            assert!(!report.complete(), "the damaged file is reported");
+            assert_eq!(progress.phase(), Phase::Checkpointing);
+            assert_eq!(
+                progress.bytes_read.load(Ordering::Relaxed),
+                progress.bytes_total.load(Ordering::Relaxed)
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 }

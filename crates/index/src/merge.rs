@@ -16,6 +16,8 @@ use pcapidx_capture::{CaptureReader, Chunk, Interface, ReadError, RecordMeta, Re
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
     pub path: PathBuf,
+    /// Its size when the run was planned: what the progress count expects.
+    pub size: u64,
     pub resume: Option<(Resume, Vec<Interface>)>,
     /// Timestamp and offset of the first record to be read (the merge key of
     /// a file not yet opened); `None` when there is none.
@@ -113,6 +115,7 @@ impl Merger {
             Ok(r) => r,
             Err(e) => {
                 let resume = src.resume.as_ref().map(|r| r.0).unwrap_or_default();
+                self.account_rest(slot, resume.offset);
                 out.push(Item::End {
                     slot,
                     end: End::Failed(e.to_string()),
@@ -121,7 +124,8 @@ impl Merger {
                 return;
             }
         };
-        let start = reader.resume_point().offset;
+        // From where the run starts in the file, so its header counts too.
+        let start = src.resume.as_ref().map_or(0, |r| r.0.offset);
         let first = reader.next_chunk();
         self.account(&reader, start);
         self.after_read(slot, reader, first, out);
@@ -131,6 +135,14 @@ impl Merger {
         let now = reader.resume_point().offset;
         self.bytes_read
             .fetch_add(now.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    /// A file has ended at `at`: what is left of it (after damage, or a
+    /// file that could not be opened) is done as far as progress goes.
+    fn account_rest(&self, slot: u32, at: u64) {
+        let size = self.sources[slot as usize].size;
+        self.bytes_read
+            .fetch_add(size.saturating_sub(at), Ordering::Relaxed);
     }
 
     /// Installs the chunk just read for `slot`, or ends the file.
@@ -166,6 +178,7 @@ impl Merger {
             }
             Ok(_) => {
                 self.cursors[slot as usize] = None;
+                self.account_rest(slot, reader.resume_point().offset);
                 out.push(Item::End {
                     slot,
                     end: End::Clean,
@@ -174,6 +187,7 @@ impl Merger {
             }
             Err(e) => {
                 self.cursors[slot as usize] = None;
+                self.account_rest(slot, reader.resume_point().offset);
                 out.push(Item::End {
                     slot,
                     end: End::Damaged(e),

@@ -18,7 +18,7 @@ use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
 use crate::filter::IgnoreFilter;
 use crate::merge::{End, Item, Merger, RawBatch};
 use crate::plan::{Plan, plan};
-use crate::{Action, FileOutcome, IndexError, Options, Progress, Report, walk};
+use crate::{Action, FileOutcome, IndexError, Options, Phase, Progress, Report, walk};
 
 /// Records per batch handed between stages.
 const BATCH_RECORDS: usize = 1024;
@@ -498,7 +498,9 @@ pub(crate) fn run(
     } else {
         parallel(store, merger, &mut indexer, &mut on_read_file, opts.jobs)?
     };
+    progress.set_phase(Phase::Indexing);
     store.build_indexes()?;
+    progress.set_phase(Phase::Checkpointing);
     store.checkpoint_wal()?;
     report.files.extend(outcomes);
     report.packets = indexer.packets;
@@ -522,6 +524,7 @@ fn sequential(
     while let Some(batch) = merger.next_batch() {
         indexer.consume(decode_batch(batch, &indexer.filter), on_file, &mut out)?;
     }
+    indexer.progress.set_phase(Phase::Saving);
     indexer.finish(&mut out)?;
     Ok(store)
 }
@@ -597,6 +600,7 @@ fn parallel(
             }
         }
         if result.is_ok() {
+            indexer.progress.set_phase(Phase::Saving);
             result = indexer.finish(&mut out);
         }
         drop(out);

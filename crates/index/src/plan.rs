@@ -95,6 +95,7 @@ fn fresh(mut row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
             let head = peek(r);
             let source = Source {
                 path: path.to_path_buf(),
+                size: row.size,
                 resume: None,
                 head,
                 first_ts: head.map_or(i64::MIN, |h| h.0),
@@ -195,6 +196,7 @@ fn again(
         .and_then(peek);
     let source = Source {
         path: path.to_path_buf(),
+        size,
         resume: Some((resume, ifaces)),
         head,
         first_ts: row.first_ts_ns.or(head.map(|h| h.0)).unwrap_or(i64::MIN),
