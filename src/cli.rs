@@ -56,6 +56,10 @@ Files are recognised by their magic number, whatever their name: pcap (either by
 order, µs or ns) and pcapng. Folders are walked recursively. Records of all files are
 read in timestamp order, so sessions continue across rotated files.
 
+On a terminal, stderr shows a progress bar (bytes, speed, ETA, files) and, once every
+byte is read, what is left to do (saving open flows, building indexes); when stderr is
+not a terminal only the summary is printed, and --quiet drops that too.
+
 Exit status: 0 when every capture file was indexed completely (unchanged files and
 files that are not captures do not count against it); 1 when some capture file failed,
 was read only in part, or was skipped by --max-file-size, the rest being indexed;
