@@ -16,7 +16,7 @@ use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Summary, Tracker};
 use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
 
 use crate::filter::IgnoreFilter;
-use crate::merge::{End, Item, Merger, RawBatch};
+use crate::merge::{End, Item, Merger, RawBatch, Source};
 use crate::plan::{Plan, plan};
 use crate::{Action, FileOutcome, IndexError, Options, Phase, Progress, Report, walk};
 
@@ -469,6 +469,44 @@ pub(crate) fn run(
     }
     report.files = outcomes;
 
+    let store = if files.is_empty() {
+        // Nothing to read: the open flows stay saved as they are (restoring
+        // and saving them would write the same state again).
+        store
+    } else {
+        let (store, read) = read_files(store, files, sources, opts, progress, on_file)?;
+        report.files.extend(read.outcomes);
+        report.packets = read.packets;
+        report.flows_started = read.flows_started;
+        store
+    };
+    progress.set_phase(Phase::Indexing);
+    store.build_indexes()?;
+    progress.set_phase(Phase::Checkpointing);
+    store.checkpoint_wal()?;
+    report.bytes = progress.bytes_read.load(Ordering::Relaxed);
+    report.elapsed = started.elapsed();
+    report.index_bytes = store.disk_bytes();
+    Ok(report)
+}
+
+/// What reading the files of a run gave.
+struct Read {
+    outcomes: Vec<FileOutcome>,
+    packets: u64,
+    flows_started: u64,
+}
+
+/// Reads the planned files through the flow tracker (continuing the flows
+/// that earlier runs left open) into the store.
+fn read_files(
+    store: Store,
+    files: Vec<FileProgress>,
+    sources: Vec<Source>,
+    opts: &Options,
+    progress: &Progress,
+    on_file: &mut dyn FnMut(&FileOutcome),
+) -> Result<(Store, Read), IndexError> {
     let mut tracker = Tracker::new(opts.flow, store.next_flow_id()?);
     for saved in store.open_flows()? {
         tracker
@@ -498,17 +536,12 @@ pub(crate) fn run(
     } else {
         parallel(store, merger, &mut indexer, &mut on_read_file, opts.jobs)?
     };
-    progress.set_phase(Phase::Indexing);
-    store.build_indexes()?;
-    progress.set_phase(Phase::Checkpointing);
-    store.checkpoint_wal()?;
-    report.files.extend(outcomes);
-    report.packets = indexer.packets;
-    report.bytes = progress.bytes_read.load(Ordering::Relaxed);
-    report.flows_started = indexer.tracker.stats().flows_started;
-    report.elapsed = started.elapsed();
-    report.index_bytes = store.disk_bytes();
-    Ok(report)
+    let read = Read {
+        outcomes,
+        packets: indexer.packets,
+        flows_started: indexer.tracker.stats().flows_started,
+    };
+    Ok((store, read))
 }
 
 fn sequential(

@@ -245,6 +245,9 @@ impl Store {
 
     /// The flows a new run may continue: their rows and saved state.
     pub fn open_flows(&self) -> Result<Vec<SavedFlow>> {
+        // One read transaction for the lot: one snapshot, and not a lock
+        // round trip per flow.
+        let tx = self.conn.unchecked_transaction()?;
         let blob: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT state FROM tracker_state WHERE id = 1", [], |r| {
@@ -270,6 +273,8 @@ impl Store {
             })?;
             out.push(saved_flow(r, state)?);
         }
+        drop(st);
+        tx.commit()?;
         Ok(out)
     }
 
