@@ -1,6 +1,6 @@
 //! `pcapidx index`: options, a progress bar on a terminal, per-file
 //! messages and the closing summary.
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +85,14 @@ pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
     })
     .with_context(|| format!("indexing into {}", db.display()))?;
     if !args.quiet {
-        print_summary(&report);
+        // A reader that went away (`pcapidx index DIR | head -1`) does not
+        // change how the run went, which the exit status still says.
+        match write_summary(&mut std::io::stdout().lock(), &report) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(e).context("printing the summary");
+            }
+            _ => {}
+        }
     }
     for (path, err) in &report.walk_errors {
         eprintln!("pcapidx: {}: {err}", path.display());
@@ -128,9 +135,10 @@ fn file_message(o: &FileOutcome) -> Option<String> {
     }
 }
 
-fn print_summary(r: &Report) {
+fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     let failed = r.files.iter().filter(|f| f.is_failure()).count();
-    println!(
+    writeln!(
+        out,
         "files:   {} indexed, {} continued, {} unchanged, {} not captures, {} failed or partial, {} skipped",
         r.count(Action::Indexed),
         r.count(Action::Resumed),
@@ -138,7 +146,7 @@ fn print_summary(r: &Report) {
         r.count(Action::NotACapture),
         failed,
         r.count(Action::Skipped),
-    );
+    )?;
     let not_captures: Vec<&str> = r
         .files
         .iter()
@@ -146,29 +154,36 @@ fn print_summary(r: &Report) {
         .map(|f| f.path.as_str())
         .collect();
     if !not_captures.is_empty() {
-        println!("not captures: {}", not_captures.join(", "));
+        writeln!(out, "not captures: {}", not_captures.join(", "))?;
     }
     let secs = r.elapsed.as_secs_f64().max(1e-9);
-    println!("packets: {} in {} new flows", r.packets, r.flows_started);
-    println!(
+    writeln!(
+        out,
+        "packets: {} in {} new flows",
+        r.packets, r.flows_started
+    )?;
+    writeln!(
+        out,
         "read:    {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} packets/s)",
         r.bytes as f64 / 1e6,
         secs,
         r.bytes as f64 / 1e6 / secs,
         r.packets as f64 / secs
-    );
+    )?;
     let pct = if r.bytes > 0 {
         100.0 * r.index_bytes as f64 / r.bytes as f64
     } else {
         0.0
     };
-    println!(
+    writeln!(
+        out,
         "index:   {:.1} MB ({pct:.1}% of the bytes read this run)",
         r.index_bytes as f64 / 1e6
-    );
+    )?;
     if let Some(peak) = peak_memory() {
-        println!("memory:  {:.0} MB peak", peak as f64 / 1e6);
+        writeln!(out, "memory:  {:.0} MB peak", peak as f64 / 1e6)?;
     }
+    Ok(())
 }
 
 /// Peak resident memory of this process, where the system tells it (Linux).

@@ -405,6 +405,31 @@ fn broken_pipe_exits_quietly() {
     );
 }
 
+/// `pcapidx index DIR | head -0`: the summary has nowhere to go, which
+/// neither panics nor changes the exit status; the index is complete.
+#[test]
+fn index_summary_into_a_closed_pipe() {
+    let db = tmpdir("pipe-index").join("i.db");
+    let mut child = bin()
+        .arg("--db")
+        .arg(&db)
+        .args(["index", testdata("rotated").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the run can have written anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let files = sql(&db, "SELECT status FROM files WHERE format IS NOT NULL");
+    assert_eq!(files.len(), 9);
+    assert!(files.iter().all(|r| cell(&r["status"]) == "ok"));
+    assert!(!sql(&db, "SELECT 1 FROM flows LIMIT 1").is_empty());
+}
+
 /// An index written by schema version 1 (every position chunk a row of
 /// `packet_chunks`) is refused by read-only commands with a pointer to
 /// `pcapidx index`, which upgrades it in place: same flows, same positions,
