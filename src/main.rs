@@ -38,10 +38,28 @@ fn main() -> ExitCode {
         Ok(Outcome::Incomplete) => ExitCode::from(1),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pcapidx: {e:#}");
+            eprintln!("pcapidx: {}", describe(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, joined by ": ". The library errors that wrap
+/// another (an I/O or SQLite error) display it and also keep it as their
+/// source, so a cause that its wrapper already said is not repeated.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `pcapidx flows | head` closes the pipe early: that is not an error.
@@ -167,4 +185,19 @@ fn print_query(store: &Store, sql: &str, params: &[Value], format: Format) -> Re
 /// The width of the terminal standard output goes to, if it goes to one.
 pub(crate) fn terminal_width() -> Option<usize> {
     terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_said_is_not_repeated() {
+        let full = io::Error::new(io::ErrorKind::StorageFull, "No space left on device");
+        let e =
+            anyhow::Error::from(pcapidx_carve::CarveError::Io(full)).context("writing out.pcap");
+        assert_eq!(describe(&e), "writing out.pcap: No space left on device");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(describe(&plain), "outer: inner");
+    }
 }
