@@ -240,12 +240,14 @@ impl CaptureReader {
     ) -> Result<Self, OpenError> {
         file.seek(SeekFrom::Start(start_at))?;
         let pool = Arc::new(BufPool::default());
+        // A small file (or what is left of one) gets a buffer its size.
+        let left = usize::try_from(limit.saturating_sub(start_at)).unwrap_or(usize::MAX);
         Ok(CaptureReader {
             file,
             format,
             framer,
             interfaces,
-            buf: pool.get(DEFAULT_CHUNK),
+            buf: pool.get(DEFAULT_CHUNK.min(left)),
             pool,
             start: 0,
             pos: start_at,
@@ -257,9 +259,10 @@ impl CaptureReader {
         })
     }
 
-    /// Bytes read per chunk (at least 64 KiB).
+    /// Bytes read per chunk (at least 4 KiB; a record larger than that is
+    /// still read whole).
     pub fn set_chunk_size(&mut self, bytes: usize) {
-        self.chunk_size = bytes.max(64 * 1024);
+        self.chunk_size = bytes.max(4 * 1024);
     }
 
     pub fn format(&self) -> FileFormat {
@@ -377,8 +380,12 @@ impl CaptureReader {
     /// Gives the current buffer away with its records, carrying the unparsed
     /// tail into a fresh buffer.
     fn hand_over(&mut self, records: Vec<RecordMeta>) -> Chunk {
-        let mut next = self.pool.get(self.chunk_size);
-        next.extend_from_slice(&self.buf[self.start..]);
+        let tail = &self.buf[self.start..];
+        let left = usize::try_from(self.limit.saturating_sub(self.read_to)).unwrap_or(usize::MAX);
+        let mut next = self
+            .pool
+            .get(self.chunk_size.min(left.saturating_add(tail.len())));
+        next.extend_from_slice(tail);
         let buf = std::mem::replace(&mut self.buf, next);
         self.start = 0;
         Chunk {
@@ -461,8 +468,9 @@ mod tests {
             if path.ends_with(".gz") || path.ends_with("zero-length.pcap") {
                 continue; // capinfos decompresses gzip; an empty file is no capture
             }
-            // A small chunk size exercises records carried across buffers.
-            for chunk in [64 * 1024, DEFAULT_CHUNK] {
+            // Small chunk sizes exercise records carried across buffers, and
+            // (the smallest) records longer than a chunk.
+            for chunk in [4 * 1024, 64 * 1024, DEFAULT_CHUNK] {
                 let (recs, err) =
                     read_all(&dir.join(path), chunk).unwrap_or_else(|e| panic!("{path}: {e}"));
                 assert_eq!(recs.len(), expected, "{path}: {err:?}");

@@ -776,7 +776,9 @@ fn update(
         };
     }
     if f.last_file != p.file_id {
-        if !f.files.contains(&p.file_id) {
+        // From the end: a flow returns to a recent file (overlapping
+        // captures) far more often than to an old one.
+        if !f.files.iter().rev().any(|&id| id == p.file_id) {
             f.files.push(p.file_id);
             r.files = f.files.len() as u32;
         }

@@ -397,16 +397,17 @@ pub(crate) fn run(
         .store(paths.len() as u64, Ordering::Relaxed);
 
     // Decide what to do with every file, then record those decisions (and
-    // the files about to be read, as `indexing`) in one transaction.
-    let plans: Vec<Plan> = paths
-        .iter()
-        .map(|p| plan(&store, p, opts.max_file_size))
-        .collect();
+    // the files about to be read, as `indexing`), all in one transaction:
+    // one snapshot, not a lock round trip per file.
     let mut files = Vec::new();
     let mut sources = Vec::new();
     let mut outcomes = Vec::new();
     {
         let mut b = store.batch()?;
+        let plans: Vec<Plan> = paths
+            .iter()
+            .map(|p| plan(&store, p, opts.max_file_size))
+            .collect();
         for p in plans {
             match p {
                 Plan::Leave { row, touched } => {

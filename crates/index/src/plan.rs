@@ -33,7 +33,9 @@ fn mtime_ns(m: &fs::Metadata) -> i64 {
 
 /// The first record a reader would deliver: (timestamp, offset).
 fn peek(mut r: CaptureReader) -> Option<(i64, u64)> {
-    r.set_chunk_size(64 * 1024);
+    // Once per file before the run: read little (a first record longer
+    // than this is still read whole).
+    r.set_chunk_size(4 * 1024);
     r.next_chunk()
         .ok()
         .flatten()

@@ -205,7 +205,9 @@ fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?");
-        Ok(self.conn.query_row(&sql, [path], file_row).optional()?)
+        // Once per file of a run: prepared once.
+        let mut st = self.conn.prepare_cached(&sql)?;
+        Ok(st.query_row([path], file_row).optional()?)
     }
 
     pub fn file_by_id(&self, file_id: i64) -> Result<Option<FileRow>> {
