@@ -279,6 +279,12 @@ impl CaptureReader {
         self.limit
     }
 
+    /// The fingerprint of the file's first `len` bytes, through the handle
+    /// already open (once reading is over: it moves the file position).
+    pub fn fingerprint(&mut self, len: u64) -> io::Result<crate::Fingerprint> {
+        crate::fingerprint(&mut self.file, len)
+    }
+
     /// Where reading would continue: just past the last complete record delivered.
     pub fn resume_point(&self) -> Resume {
         match &self.framer {

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pcapidx_capture::{CaptureReader, Chunk, Interface, ReadError, RecordMeta, Resume};
+use pcapidx_capture::{
+    CaptureReader, Chunk, Fingerprint, Interface, ReadError, RecordMeta, Resume,
+};
 
 /// One file to read in this run.
 #[derive(Debug, Clone)]
@@ -45,8 +47,14 @@ pub(crate) enum Item {
     /// Interfaces met so far by a file's reader (a growing list).
     Interfaces { slot: u32, ifaces: Vec<Interface> },
     /// A file's last record has been delivered; `resume` is where a later
-    /// run would continue.
-    End { slot: u32, end: End, resume: Resume },
+    /// run would continue, and `fingerprint` (when the file was read) that
+    /// of the bytes up to it, taken while the file is still open.
+    End {
+        slot: u32,
+        end: End,
+        resume: Resume,
+        fingerprint: Option<Fingerprint>,
+    },
 }
 
 pub(crate) struct RawBatch {
@@ -120,6 +128,7 @@ impl Merger {
                     slot,
                     end: End::Failed(e.to_string()),
                     resume,
+                    fingerprint: None,
                 });
                 return;
             }
@@ -149,7 +158,7 @@ impl Merger {
     fn after_read(
         &mut self,
         slot: u32,
-        reader: CaptureReader,
+        mut reader: CaptureReader,
         read: Result<Option<Chunk>, ReadError>,
         out: &mut Vec<Item>,
     ) {
@@ -178,23 +187,24 @@ impl Merger {
             }
             Ok(_) => {
                 self.cursors[slot as usize] = None;
-                self.account_rest(slot, reader.resume_point().offset);
-                out.push(Item::End {
-                    slot,
-                    end: End::Clean,
-                    resume: reader.resume_point(),
-                });
+                self.end(slot, &mut reader, End::Clean, out);
             }
             Err(e) => {
                 self.cursors[slot as usize] = None;
-                self.account_rest(slot, reader.resume_point().offset);
-                out.push(Item::End {
-                    slot,
-                    end: End::Damaged(e),
-                    resume: reader.resume_point(),
-                });
+                self.end(slot, &mut reader, End::Damaged(e), out);
             }
         }
+    }
+
+    fn end(&mut self, slot: u32, reader: &mut CaptureReader, end: End, out: &mut Vec<Item>) {
+        let resume = reader.resume_point();
+        self.account_rest(slot, resume.offset);
+        out.push(Item::End {
+            slot,
+            end,
+            resume,
+            fingerprint: reader.fingerprint(resume.offset).ok(),
+        });
     }
 
     /// The next batch of records in merge order; `None` when every file is done.

@@ -10,7 +10,7 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use pcapidx_capture::{Interface, RecordMeta, Resume, fingerprint};
+use pcapidx_capture::{Fingerprint, Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
 use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Summary, Tracker};
 use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
@@ -43,6 +43,7 @@ enum DItem {
         slot: u32,
         end: End,
         resume: Resume,
+        fingerprint: Option<Fingerprint>,
     },
 }
 
@@ -67,7 +68,17 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
                 }
             }
             Item::Interfaces { slot, ifaces } => DItem::Interfaces { slot, ifaces },
-            Item::End { slot, end, resume } => DItem::End { slot, end, resume },
+            Item::End {
+                slot,
+                end,
+                resume,
+                fingerprint,
+            } => DItem::End {
+                slot,
+                end,
+                resume,
+                fingerprint,
+            },
         })
         .collect()
 }
@@ -202,6 +213,8 @@ struct FileProgress {
     last: Option<RecordMeta>,
     /// Set when its reader finished: how, and where it stopped.
     end: Option<(FileStatus, Option<String>, Resume)>,
+    /// The reader's fingerprint of what it read, when it finished.
+    end_fingerprint: Option<Fingerprint>,
     run_packets: u64,
     /// Changed since the last commit.
     touched: bool,
@@ -237,8 +250,11 @@ impl FileProgress {
             (!lts.is_empty()).then(|| lts.iter().map(u16::to_string).collect::<Vec<_>>().join(","));
         row.filters = filters.clone();
         row.indexed_at_ns = Some(now_ns());
-        if let Ok(fp) = File::open(&self.path).and_then(|mut f| fingerprint(&mut f, resume.offset))
-        {
+        let fp = match (self.end.is_some(), self.end_fingerprint) {
+            (true, Some(fp)) => Ok(fp),
+            _ => File::open(&self.path).and_then(|mut f| fingerprint(&mut f, resume.offset)),
+        };
+        if let Ok(fp) = fp {
             row.head_hash = Some(fp.head);
             row.tail_hash = Some(fp.tail);
         }
@@ -321,7 +337,12 @@ impl Indexer<'_> {
                         f.touched = true;
                     }
                 }
-                DItem::End { slot, end, resume } => {
+                DItem::End {
+                    slot,
+                    end,
+                    resume,
+                    fingerprint,
+                } => {
                     let Some(f) = self.files.get_mut(*slot as usize) else {
                         continue;
                     };
@@ -331,6 +352,7 @@ impl Indexer<'_> {
                         End::Failed(e) => (FileStatus::Error, Some(e.clone())),
                     };
                     f.end = Some((status, error.clone(), *resume));
+                    f.end_fingerprint = *fingerprint;
                     f.touched = true;
                     self.progress.files_done.fetch_add(1, Ordering::Relaxed);
                     on_file(&FileOutcome {
@@ -457,6 +479,7 @@ pub(crate) fn run(
                         end: None,
                         run_packets: 0,
                         touched: true,
+                        end_fingerprint: None,
                     });
                     sources.push(source);
                 }
