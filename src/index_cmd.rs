@@ -180,6 +180,12 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         "index:   {:.1} MB ({pct:.1}% of the bytes read this run)",
         r.index_bytes as f64 / 1e6
     )?;
+    let phases: Vec<String> = r
+        .phases
+        .iter()
+        .map(|(p, d)| format!("{} {:.2} s", p.describe(), d.as_secs_f64()))
+        .collect();
+    writeln!(out, "time:    {}", phases.join(", "))?;
     if let Some(peak) = peak_memory() {
         writeln!(out, "memory:  {:.0} MB peak", peak as f64 / 1e6)?;
     }

@@ -216,6 +216,21 @@ fn commit() -> String {
     if dirty { format!("{hash}+dirty") } else { hash }
 }
 
+/// The phases after reading on the summary's `time:` line ("saving open
+/// flows 0.13 s, ..."), as (name, seconds).
+fn tail_phases(text: &str) -> Vec<(String, f64)> {
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("time:")) else {
+        return Vec::new();
+    };
+    line.split(", ")
+        .filter_map(|part| {
+            let (name, secs) = part.trim().strip_suffix(" s")?.rsplit_once(' ')?;
+            Some((name.to_string(), secs.parse().ok()?))
+        })
+        .filter(|(name, _)| name != "reading")
+        .collect()
+}
+
 /// The value after `label` on the summary line that starts with it.
 fn summary_number(text: &str, label: &str, after: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.starts_with(label))?;
@@ -323,6 +338,7 @@ fn bench(o: &Opts) -> Result<()> {
         }
     );
     let (mut td, mut i1, mut i_n) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tails = Vec::new();
     let mut summary = String::new();
     for _ in 0..o.runs {
         if with_tcpdump {
@@ -331,6 +347,7 @@ fn bench(o: &Opts) -> Result<()> {
         i1.push(index_once(1)?.0);
         let (d, out) = index_once(cores)?;
         i_n.push(d);
+        tails.push(tail_phases(&out).iter().map(|p| p.1).sum::<f64>());
         summary = out;
     }
     let tcpdump = with_tcpdump.then(|| median(td));
@@ -392,6 +409,20 @@ fn bench(o: &Opts) -> Result<()> {
             "{} — {cores} jobs are {:.2}x faster",
             rate(t1),
             t1.as_secs_f64() / tn.as_secs_f64()
+        ),
+    ));
+    // What follows the last byte runs on one core whatever --jobs says.
+    let tail = median(tails);
+    rows.push((
+        format!("after the last byte (--jobs {cores})"),
+        format!(
+            "{tail:.2} s, {:.0}% of the run ({})",
+            100.0 * tail / tn.as_secs_f64(),
+            tail_phases(&summary)
+                .iter()
+                .map(|(name, secs)| format!("{name} {secs:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     ));
     if let Some(t) = tcpdump {
@@ -546,4 +577,29 @@ fn today() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phases_after_reading_come_from_the_summary() {
+        let summary = "packets: 3 in 1 new flows\n\
+            time:    reading 1.16 s, saving open flows 0.13 s, building indexes 0.17 s, writing the database file 0.05 s\n\
+            memory:  95 MB peak\n";
+        let phases = tail_phases(summary);
+        let names: Vec<&str> = phases.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "saving open flows",
+                "building indexes",
+                "writing the database file"
+            ]
+        );
+        let total: f64 = phases.iter().map(|p| p.1).sum();
+        assert!((total - 0.35).abs() < 1e-9);
+        assert!(tail_phases("no such line").is_empty());
+    }
 }

@@ -24,9 +24,9 @@ mod walk;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pcapidx_store::{FileStatus, StoreError};
 use thiserror::Error;
@@ -117,6 +117,9 @@ pub struct Report {
     pub bytes: u64,
     pub flows_started: u64,
     pub elapsed: Duration,
+    /// Where `elapsed` went, phase by phase, in order (reading includes
+    /// deciding what to read).
+    pub phases: Vec<(Phase, Duration)>,
     /// Size of the index on disk after the run.
     pub index_bytes: u64,
 }
@@ -141,6 +144,8 @@ pub struct Progress {
     pub files_total: AtomicU64,
     pub files_done: AtomicU64,
     phase: AtomicU8,
+    /// When each phase after the first began.
+    phase_starts: Mutex<Vec<(Phase, Instant)>>,
 }
 
 /// What a run is doing. After the last byte is read there is still work
@@ -180,6 +185,26 @@ impl Progress {
 
     pub fn set_phase(&self, p: Phase) {
         self.phase.store(p as u8, Ordering::Relaxed);
+        if let Ok(mut starts) = self.phase_starts.lock() {
+            starts.push((p, Instant::now()));
+        }
+    }
+
+    /// Time spent in each phase of a run that began at `started`.
+    fn phase_times(&self, started: Instant) -> Vec<(Phase, Duration)> {
+        let starts = self
+            .phase_starts
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        let mut current = (Phase::Reading, started);
+        for next in starts {
+            out.push((current.0, next.1.saturating_duration_since(current.1)));
+            current = next;
+        }
+        out.push((current.0, current.1.elapsed()));
+        out
     }
 }
 
@@ -272,6 +297,18 @@ mod tests {
             assert!(report.packets > 0);
             assert!(!report.complete(), "the damaged file is reported");
             assert_eq!(progress.phase(), Phase::Checkpointing);
+            let order: Vec<Phase> = report.phases.iter().map(|p| p.0).collect();
+            assert_eq!(
+                order,
+                [
+                    Phase::Reading,
+                    Phase::Saving,
+                    Phase::Indexing,
+                    Phase::Checkpointing
+                ]
+            );
+            let total: Duration = report.phases.iter().map(|p| p.1).sum();
+            assert!(total <= report.elapsed + Duration::from_millis(50));
             assert_eq!(
                 progress.bytes_read.load(Ordering::Relaxed),
                 progress.bytes_total.load(Ordering::Relaxed)

@@ -510,6 +510,7 @@ pub(crate) fn run(
     store.checkpoint_wal()?;
     report.bytes = progress.bytes_read.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
+    report.phases = progress.phase_times(started);
     report.index_bytes = store.disk_bytes();
     Ok(report)
 }
