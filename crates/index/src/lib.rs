@@ -24,7 +24,7 @@ mod walk;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -143,17 +143,15 @@ pub struct Progress {
     pub packets: AtomicU64,
     pub files_total: AtomicU64,
     pub files_done: AtomicU64,
-    phase: AtomicU8,
-    /// When each phase after the first began.
+    /// When each phase after the first began; the last is the current one.
     phase_starts: Mutex<Vec<(Phase, Instant)>>,
 }
 
 /// What a run is doing. After the last byte is read there is still work
 /// (on a large capture, many seconds of it) that a byte count cannot show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Phase {
-    Reading = 0,
+    Reading,
     /// Writing the flows still open and the last rows.
     Saving,
     /// Building the secondary indexes after a bulk load.
@@ -175,16 +173,14 @@ impl Phase {
 
 impl Progress {
     pub fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Relaxed) {
-            1 => Phase::Saving,
-            2 => Phase::Indexing,
-            3 => Phase::Checkpointing,
-            _ => Phase::Reading,
-        }
+        self.phase_starts
+            .lock()
+            .ok()
+            .and_then(|s| s.last().map(|p| p.0))
+            .unwrap_or(Phase::Reading)
     }
 
     pub fn set_phase(&self, p: Phase) {
-        self.phase.store(p as u8, Ordering::Relaxed);
         if let Ok(mut starts) = self.phase_starts.lock() {
             starts.push((p, Instant::now()));
         }
@@ -264,6 +260,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     /// A run ends in its last phase with every planned byte counted:
     /// file headers, pcapng, and the unread tail of a damaged file too.

@@ -211,10 +211,9 @@ struct FileProgress {
     start: Resume,
     /// The last record the flow tracker has taken.
     last: Option<RecordMeta>,
-    /// Set when its reader finished: how, and where it stopped.
-    end: Option<(FileStatus, Option<String>, Resume)>,
-    /// The reader's fingerprint of what it read, when it finished.
-    end_fingerprint: Option<Fingerprint>,
+    /// Set when its reader finished: how, where it stopped, and the
+    /// fingerprint of what it read (taken through its open handle).
+    end: Option<(FileStatus, Option<String>, Resume, Option<Fingerprint>)>,
     run_packets: u64,
     /// Changed since the last commit.
     touched: bool,
@@ -225,7 +224,7 @@ impl FileProgress {
     fn row_now(&self, filters: &Option<String>) -> (FileRow, Vec<Interface>) {
         let mut row = self.row.clone();
         let resume = match (&self.end, &self.last) {
-            (Some((_, _, r)), _) => *r,
+            (Some((_, _, r, _)), _) => *r,
             (None, Some(m)) => Resume {
                 offset: m.end(),
                 section_offset: self
@@ -237,7 +236,7 @@ impl FileProgress {
             (None, None) => self.start,
         };
         (row.status, row.error) = match &self.end {
-            Some((s, e, _)) => (*s, e.clone()),
+            Some((s, e, _, _)) => (*s, e.clone()),
             None => (FileStatus::Indexing, None),
         };
         row.indexed_bytes = resume.offset;
@@ -250,8 +249,8 @@ impl FileProgress {
             (!lts.is_empty()).then(|| lts.iter().map(u16::to_string).collect::<Vec<_>>().join(","));
         row.filters = filters.clone();
         row.indexed_at_ns = Some(now_ns());
-        let fp = match (self.end.is_some(), self.end_fingerprint) {
-            (true, Some(fp)) => Ok(fp),
+        let fp = match &self.end {
+            Some((_, _, _, Some(fp))) => Ok(*fp),
             _ => File::open(&self.path).and_then(|mut f| fingerprint(&mut f, resume.offset)),
         };
         if let Ok(fp) = fp {
@@ -351,8 +350,7 @@ impl Indexer<'_> {
                         End::Damaged(e) => (FileStatus::Partial, Some(e.to_string())),
                         End::Failed(e) => (FileStatus::Error, Some(e.clone())),
                     };
-                    f.end = Some((status, error.clone(), *resume));
-                    f.end_fingerprint = *fingerprint;
+                    f.end = Some((status, error.clone(), *resume, *fingerprint));
                     f.touched = true;
                     self.progress.files_done.fetch_add(1, Ordering::Relaxed);
                     on_file(&FileOutcome {
@@ -381,6 +379,7 @@ impl Indexer<'_> {
 
     /// The run's last commit: `Tracker::finish` checkpoints the flows.
     fn finish(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
+        self.progress.set_phase(Phase::Saving);
         self.tracker.finish(&mut Writes(&mut self.writes));
         self.commit(out)
     }
@@ -479,7 +478,6 @@ pub(crate) fn run(
                         end: None,
                         run_packets: 0,
                         touched: true,
-                        end_fingerprint: None,
                     });
                     sources.push(source);
                 }
@@ -582,7 +580,6 @@ fn sequential(
     while let Some(batch) = merger.next_batch() {
         indexer.consume(decode_batch(batch, &indexer.filter), on_file, &mut out)?;
     }
-    indexer.progress.set_phase(Phase::Saving);
     indexer.finish(&mut out)?;
     Ok(store)
 }
@@ -658,7 +655,6 @@ fn parallel(
             }
         }
         if result.is_ok() {
-            indexer.progress.set_phase(Phase::Saving);
             result = indexer.finish(&mut out);
         }
         drop(out);
