@@ -21,12 +21,14 @@
 //! the sink, not kept (before a flow's first row, at most
 //! [`Config::first_row_ns`] after the oldest flow without one started).
 //! First rows reach the sink in flow id order.
-#![forbid(unsafe_code)]
+// Unsafe code only to prefetch (`table::prefetch`).
+#![deny(unsafe_code)]
 
 mod community;
 mod deadlines;
 mod key;
 mod state;
+mod table;
 mod tracker;
 
 pub use community::{CommunityId, community_id, icmp_ports};

@@ -1,7 +1,6 @@
 //! The flow table: assigning packets to flows in processing order.
 use std::collections::VecDeque;
 
-use hashbrown::HashTable;
 use pcapidx_decode::{Frag, Tcp, tcp_flags};
 use pcapidx_positions::{Encoder, Position};
 use rustc_hash::FxHashMap;
@@ -9,6 +8,7 @@ use rustc_hash::FxHashMap;
 use crate::deadlines::Deadlines;
 use crate::key::{FlowKey, KeyKind, Keyed, Summary};
 use crate::state::{self, StateError};
+use crate::table::{SlotTable, prefetch};
 
 const SECOND: i64 = 1_000_000_000;
 
@@ -288,7 +288,7 @@ pub struct Tracker {
     /// The slots of the active flows, filed by key hash (the keys are in
     /// the slots): four bytes an entry keep the table in the CPU caches,
     /// and deadlines name a slot, not a key.
-    flows: HashTable<u32>,
+    flows: SlotTable,
     slots: Vec<Option<Active>>,
     free: Vec<u32>,
     /// When each flow may have timed out (checked lazily: entries can be stale).
@@ -319,7 +319,7 @@ impl Tracker {
     pub fn new(cfg: Config, next_id: u64) -> Self {
         Tracker {
             cfg,
-            flows: HashTable::new(),
+            flows: SlotTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             expiry: Deadlines::default(),
@@ -365,31 +365,46 @@ impl Tracker {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        self.flows.insert_unique(hash, slot, |&s| {
-            slots[s as usize].as_ref().map_or(0, |f| f.hash)
-        });
+        self.flows.insert(hash, slot);
         slot
     }
 
     /// The slot of the active flow with this key.
     fn find(&self, k: &Keyed) -> Option<u32> {
         let slots = &self.slots;
-        self.flows
-            .find(k.hash(), |&s| {
-                slots[s as usize]
-                    .as_ref()
-                    .is_some_and(|f| f.rec.key == k.key)
-            })
-            .copied()
+        self.flows.find(k.hash(), |s| {
+            slots[s as usize]
+                .as_ref()
+                .is_some_and(|f| f.rec.key == k.key)
+        })
+    }
+
+    /// Prefetching, first step: asks the CPU to start loading the table
+    /// entry for a packet some way ahead. A hint only, like the second step.
+    #[inline]
+    pub fn prefetch_entry(&self, k: &Keyed) {
+        prefetch(self.flows.home_entry(k.hash()));
+    }
+
+    /// Prefetching, second step, for a packet nearer ahead (whose table
+    /// entry the first step has brought into cache): asks for the state of
+    /// its flow. Keys are not compared, as that would wait for the very
+    /// memory asked for; every slot under the key's hash is asked for
+    /// (almost always one). The flow may have ended by the time the packet
+    /// comes; that costs a wasted load, nothing more.
+    #[inline]
+    pub fn prefetch_flow(&self, k: &Keyed) {
+        for slot in self.flows.candidates(k.hash()) {
+            if let Some(f) = self.slots.get(slot as usize) {
+                prefetch(f);
+            }
+        }
     }
 
     /// Ends the active flow in `slot`.
     fn remove(&mut self, slot: u32) -> Option<Active> {
         let f = self.slots.get_mut(slot as usize)?.take()?;
-        if let Ok(e) = self.flows.find_entry(f.hash, |&s| s == slot) {
-            e.remove();
-        }
+        self.flows.remove(f.hash, slot);
         self.free.push(slot);
         Some(f)
     }

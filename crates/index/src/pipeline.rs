@@ -267,6 +267,11 @@ impl FileProgress {
     }
 }
 
+/// How many records ahead the tracker asks for a flow's state (and twice as
+/// far ahead, for its table entry): enough to hide a trip to memory behind
+/// the work on the records between.
+const PREFETCH_AHEAD: usize = 8;
+
 /// The flow-tracking stage and the accounts it keeps.
 struct Indexer<'a> {
     tracker: Tracker,
@@ -288,7 +293,13 @@ impl Indexer<'_> {
         out: &mut dyn Writer,
     ) -> Result<(), IndexError> {
         let mut n = 0;
-        for item in &items {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(DItem::Record { s: Some(s), .. }) = items.get(i + 2 * PREFETCH_AHEAD) {
+                self.tracker.prefetch_entry(&s.keyed);
+            }
+            if let Some(DItem::Record { s: Some(s), .. }) = items.get(i + PREFETCH_AHEAD) {
+                self.tracker.prefetch_flow(&s.keyed);
+            }
             match item {
                 &DItem::Record {
                     slot,
