@@ -3,31 +3,10 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
-use pcapidx_store::{QueryRow, Store, Value};
+use pcapidx_store::Store;
 
 use crate::cli::{Format, SummaryFormat};
 use crate::output::{RowPrinter, json, text};
-
-/// A section's result: column names and rows.
-struct Table {
-    columns: Vec<String>,
-    rows: Vec<Vec<Value>>,
-}
-
-fn run(store: &Store, sql: &str) -> Result<Table> {
-    let mut t = Table {
-        columns: Vec::new(),
-        rows: Vec::new(),
-    };
-    store.query::<anyhow::Error>(sql, &[], |row| {
-        match row {
-            QueryRow::Columns(c) => t.columns = c.to_vec(),
-            QueryRow::Values(v) => t.rows.push(v.to_vec()),
-        }
-        Ok(())
-    })?;
-    Ok(t)
-}
 
 pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -37,8 +16,7 @@ pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
     if format == SummaryFormat::Text {
         writeln!(out, "Index: {index}")?;
     }
-    for s in pcapidx_store::summary_sections(top) {
-        let t = run(store, &s.sql).with_context(|| format!("summary: {}", s.title))?;
+    for (s, t) in store.summary(top).context("summary")? {
         match format {
             SummaryFormat::Json => {
                 let objects = t.rows.iter().map(|r| {

@@ -17,6 +17,7 @@ mod migrate;
 mod packets_vtab;
 mod read;
 mod reports;
+mod summary;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
 pub use reports::{FlowQuery, Section, files_sql, flows_sql, macs_sql, summary_sections};
 pub use rusqlite::types::Value;
+pub use summary::Table;
 pub use write::Batch;
 
 /// Page cache of a writing connection, in KiB (negative, as SQLite takes it).
@@ -304,6 +306,74 @@ mod tests {
         "fe80::/10",
         "192.168.1.1",
     ];
+
+    #[test]
+    fn computed_summary_sections_equal_their_queries() {
+        let path = temp_db("summary");
+        let store = Store::open(&path).unwrap();
+        // A small xorshift, so a failure replays.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let macs = [
+            None,
+            Some([0x00, 0x1b, 0x21, 0, 0, 1]),
+            Some([0x00, 0x1b, 0x21, 0, 0, 2]),
+            Some([0x02, 0, 0, 0, 0, 3]),
+            Some([0xff; 6]),
+            Some([0x01, 0x00, 0x5e, 0, 0, 1]),
+        ];
+        let mut b = store.batch().unwrap();
+        for id in 1..=600u64 {
+            let src = EDGE_ADDRESSES[next(EDGE_ADDRESSES.len() as u64) as usize];
+            let v6 = src.contains(':');
+            let dst = if v6 { "2001:db8::53" } else { "10.0.0.53" };
+            let mut f = flow(id, src, dst, id as i64 * 1_000_000);
+            f.key.proto = [6, 17, 1, 58, 47][next(5) as usize];
+            f.key.b_port = [53, 80, 443, 123, 9999][next(5) as usize];
+            if next(8) == 0 {
+                // Not IP: named from `ethertypes`, or its number when unknown.
+                f.key.kind = KeyKind::L2;
+                f.key.ethertype = [0x0806, 0x88cc, 0x1234][next(3) as usize];
+            }
+            // Small numbers, so that rows tie and the tie-breaks count.
+            f.packets = [next(3) + 1, next(3)];
+            f.bytes = [60 * next(4), 90 * next(3)];
+            f.src_mac = macs[next(6) as usize];
+            f.dst_mac = if next(4) == 0 {
+                f.src_mac
+            } else {
+                macs[next(6) as usize]
+            };
+            b.put_flow(&f, None).unwrap();
+        }
+        b.commit().unwrap();
+        for top in [3, 1000] {
+            let computed = store.summary(top).unwrap();
+            assert_eq!(computed.len(), reports::summary_sections(top).len());
+            for (section, table) in computed {
+                let by_query = store.run_section(&section.sql).unwrap();
+                let grouped = [
+                    "protocols",
+                    "top_talkers",
+                    "top_services",
+                    "top_mac_vendors",
+                ];
+                if grouped.contains(&section.key) {
+                    assert!(
+                        by_query.rows.len() > 1,
+                        "{}: too little to compare",
+                        section.key
+                    );
+                }
+                assert_eq!(table, by_query, "{} (top {top})", section.key);
+            }
+        }
+    }
 
     #[test]
     fn range_scans_agree_with_ip_in_cidr_and_use_the_index() {

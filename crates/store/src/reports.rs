@@ -106,7 +106,9 @@ pub struct Section {
     pub single: bool,
 }
 
-/// The parts of `pcapidx summary`, each a query; lists hold at most `top` rows.
+/// The parts of `pcapidx summary`, each defined by a query; lists hold at
+/// most `top` rows. `Store::summary` computes the ones that group every flow
+/// in one scan instead, to the same result (see summary.rs).
 pub fn summary_sections(top: u32) -> Vec<Section> {
     let list = |key, title, sql: &str| Section {
         key,
