@@ -94,8 +94,14 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Macs(args) => {
             let store = open_read_only(&cli.db)?;
             let table = args.format.format == Format::Table;
-            let sql = pcapidx_store::macs_sql(table, args.limit);
-            print_query(&store, &sql, &[], args.format.format).context("macs")?;
+            let macs = store.macs(table, args.limit).context("macs")?;
+            let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+            let mut p = RowPrinter::new(out, args.format.format).fit_to(terminal_width());
+            p.columns(&macs.columns)?;
+            for r in &macs.rows {
+                p.row(r)?;
+            }
+            p.finish()?;
             Ok(Outcome::Success)
         }
         Command::Summary(args) => {

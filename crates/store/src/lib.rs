@@ -308,7 +308,7 @@ mod tests {
     ];
 
     #[test]
-    fn computed_summary_sections_equal_their_queries() {
+    fn computed_summary_sections_and_macs_equal_their_queries() {
         let path = temp_db("summary");
         let store = Store::open(&path).unwrap();
         // A small xorshift, so a failure replays.
@@ -352,6 +352,20 @@ mod tests {
             b.put_flow(&f, None).unwrap();
         }
         b.commit().unwrap();
+        for (table, limit) in [
+            (true, None),
+            (false, None),
+            (true, Some(2)),
+            (false, Some(3)),
+        ] {
+            let by_query = store.run_section(&macs_sql(table, limit)).unwrap();
+            assert!(by_query.rows.len() > 1);
+            assert_eq!(
+                store.macs(table, limit).unwrap(),
+                by_query,
+                "macs {table} {limit:?}"
+            );
+        }
         for top in [3, 1000] {
             let computed = store.summary(top).unwrap();
             assert_eq!(computed.len(), reports::summary_sections(top).len());

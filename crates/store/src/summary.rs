@@ -1,12 +1,12 @@
-//! `pcapidx summary`'s sections, computed.
+//! `pcapidx summary`'s sections and `pcapidx macs`, computed.
 //!
 //! Each section is defined by its query ([`summary_sections`]), and that is
 //! what an analyst can run. The four that group every flow (protocols, top
 //! talkers, services, MAC vendors) are computed instead in one pass over
 //! `flow_data` with hash tables: SQLite groups by sorting, one sort of every
 //! flow per section (3.9 s for the summary of 526k flows, growing as
-//! n log n), where one scan takes a fraction of that. The tests hold each
-//! computed section to its query's result.
+//! n log n), where one scan takes a fraction of that. `pcapidx macs` (the
+//! `macs` view) likewise. The tests hold each to its query's result.
 use std::collections::HashMap;
 
 use rusqlite::types::{Value, ValueRef};
@@ -68,14 +68,47 @@ struct Tallies {
     protocols: HashMap<(Option<i64>, i64), Totals>,
     talkers: HashMap<AddrKey, Totals>,
     services: HashMap<String, Totals>,
-    /// Per MAC address key: packets of the flows it is in.
-    macs: HashMap<i64, i64>,
+    macs: HashMap<i64, MacTotals>,
+}
+
+/// One MAC address's flows, as the `macs` view sums them.
+#[derive(Clone, Copy)]
+struct MacTotals {
+    flows: i64,
+    sent: i64,
+    received: i64,
+    bytes_sent: i64,
+    bytes_received: i64,
+    first_ts_ns: i64,
+    last_ts_ns: i64,
+}
+
+impl MacTotals {
+    const NONE: MacTotals = MacTotals {
+        flows: 0,
+        sent: 0,
+        received: 0,
+        bytes_sent: 0,
+        bytes_received: 0,
+        first_ts_ns: i64::MAX,
+        last_ts_ns: i64::MIN,
+    };
+
+    fn add(&mut self, other: &MacTotals) {
+        self.flows += other.flows;
+        self.sent += other.sent;
+        self.received += other.received;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
+    }
 }
 
 impl Store {
     /// Every section of `pcapidx summary`, in order; lists hold at most `top` rows.
     pub fn summary(&self, top: u32) -> Result<Vec<(Section, Table)>> {
-        let tallies = self.tally()?;
+        let tallies = self.tally(true)?;
         let mut out = Vec::new();
         for s in summary_sections(top) {
             let t = match s.key {
@@ -106,27 +139,135 @@ impl Store {
         Ok(t)
     }
 
-    fn tally(&self) -> Result<Tallies> {
+    /// `pcapidx macs`: what [`crate::macs_sql`] gives, computed in one scan.
+    pub fn macs(&self, table: bool, limit: Option<u64>) -> Result<Table> {
+        let tallies = self.tally(false)?;
+        let mut macs: Vec<_> = tallies.macs.into_iter().collect();
+        macs.sort_by(|a, b| {
+            (b.1.sent + b.1.received)
+                .cmp(&(a.1.sent + a.1.received))
+                .then(a.0.cmp(&b.0))
+        });
+        let names: &[&str] = if table {
+            &[
+                "MAC", "Vendor", "Flows", "Sent", "Received", "Bytes", "First", "Last",
+            ]
+        } else {
+            &[
+                "mac",
+                "vendor",
+                "flows",
+                "packets_sent",
+                "packets_received",
+                "bytes_sent",
+                "bytes_received",
+                "first_ts_ns",
+                "last_ts_ns",
+            ]
+        };
+        // As the view's printf('%02x:…') and the table's trimmed ts_iso.
+        let text = |mac: i64| {
+            let b = mac_from_key(mac);
+            Value::Text(format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            ))
+        };
+        let when = |ns: i64| {
+            let iso: String = crate::ts_iso(ns).chars().take(19).collect();
+            Value::Text(iso.replace('T', " "))
+        };
+        let rows = macs
+            .into_iter()
+            .take(limit.map_or(usize::MAX, |n| n as usize))
+            .map(|(mac, m)| {
+                let vendor = Value::Text(pcapidx_oui::label(mac_from_key(mac)));
+                let int = Value::Integer;
+                if table {
+                    vec![
+                        text(mac),
+                        vendor,
+                        int(m.flows),
+                        int(m.sent),
+                        int(m.received),
+                        int(m.bytes_sent + m.bytes_received),
+                        when(m.first_ts_ns),
+                        when(m.last_ts_ns),
+                    ]
+                } else {
+                    vec![
+                        text(mac),
+                        vendor,
+                        int(m.flows),
+                        int(m.sent),
+                        int(m.received),
+                        int(m.bytes_sent),
+                        int(m.bytes_received),
+                        int(m.first_ts_ns),
+                        int(m.last_ts_ns),
+                    ]
+                }
+            })
+            .collect();
+        Ok(Table {
+            columns: names.iter().map(|s| s.to_string()).collect(),
+            rows,
+        })
+    }
+
+    /// One scan of `flow_data`: every tally, or (`all` false) only the MACs'.
+    fn tally(&self, all: bool) -> Result<Tallies> {
         let mut t = Tallies::default();
         let mut st = self.conn.prepare(
-            "SELECT proto, ethertype, src_key, dst_key, packets_fwd + packets_rev,
-                bytes_fwd + bytes_rev, service, src_mac_key, dst_mac_key
+            "SELECT packets_fwd, packets_rev, bytes_fwd, bytes_rev, first_ts_ns, last_ts_ns,
+                src_mac_key, dst_mac_key, proto, ethertype, src_key, dst_key, service
              FROM flow_data",
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let (packets, bytes): (i64, i64) = (r.get(4)?, r.get(5)?);
-            let proto: Option<i64> = r.get(0)?;
+            let (pf, pr, bf, br): (i64, i64, i64, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (first_ts_ns, last_ts_ns) = (r.get(4)?, r.get(5)?);
+            // As the `macs` view counts them: once per flow, even when both
+            // ends share an address.
+            let (src, dst): (Option<i64>, Option<i64>) = (r.get(6)?, r.get(7)?);
+            let as_src = MacTotals {
+                flows: 1,
+                sent: pf,
+                received: pr,
+                bytes_sent: bf,
+                bytes_received: br,
+                first_ts_ns,
+                last_ts_ns,
+            };
+            if let Some(m) = src {
+                t.macs.entry(m).or_insert(MacTotals::NONE).add(&as_src);
+            }
+            if let Some(m) = dst.filter(|&d| Some(d) != src) {
+                let as_dst = MacTotals {
+                    sent: pr,
+                    received: pf,
+                    bytes_sent: br,
+                    bytes_received: bf,
+                    ..as_src
+                };
+                t.macs.entry(m).or_insert(MacTotals::NONE).add(&as_dst);
+            }
+            if !all {
+                continue;
+            }
+            let (packets, bytes) = (pf + pr, bf + br);
+            let proto: Option<i64> = r.get(8)?;
             t.protocols
-                .entry((proto, r.get(1)?))
+                .entry((proto, r.get(9)?))
                 .or_default()
                 .add(packets, bytes);
-            for col in [2, 3] {
+            for col in [10, 11] {
                 if let Some(k) = AddrKey::of(r.get_ref(col)?) {
                     t.talkers.entry(k).or_default().add(packets, bytes);
                 }
             }
-            if let ValueRef::Text(s) = r.get_ref(6)? {
+            if let ValueRef::Text(s) = r.get_ref(12)? {
                 let s = String::from_utf8_lossy(s);
                 match t.services.get_mut(s.as_ref()) {
                     Some(x) => x.add(packets, bytes),
@@ -136,15 +277,6 @@ impl Store {
                         .or_default()
                         .add(packets, bytes),
                 }
-            }
-            // As the `macs` view counts them: once per flow, even when both ends
-            // share an address.
-            let (src, dst): (Option<i64>, Option<i64>) = (r.get(7)?, r.get(8)?);
-            if let Some(m) = src {
-                *t.macs.entry(m).or_default() += packets;
-            }
-            if let Some(m) = dst.filter(|&d| Some(d) != src) {
-                *t.macs.entry(m).or_default() += packets;
             }
         }
         Ok(t)
@@ -190,12 +322,12 @@ fn services(t: &Tallies, top: u32) -> Table {
 
 fn vendors(t: &Tallies, top: u32) -> Table {
     let mut by_vendor: HashMap<String, (i64, i64)> = HashMap::new();
-    for (&mac, &packets) in &t.macs {
+    for (&mac, m) in &t.macs {
         let e = by_vendor
             .entry(pcapidx_oui::label(mac_from_key(mac)))
             .or_default();
         e.0 += 1;
-        e.1 += packets;
+        e.1 += m.sent + m.received;
     }
     let mut rows: Vec<_> = by_vendor.into_iter().collect();
     rows.sort_by(|a, b| b.1.1.cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
