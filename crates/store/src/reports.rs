@@ -73,8 +73,8 @@ pub fn files_sql() -> String {
     format!("SELECT {FILES_COLUMNS} FROM files ORDER BY file_id")
 }
 
-/// The query behind `pcapidx macs`: the `macs` view with vendors, busiest
-/// first. Each address is resolved once.
+/// What `pcapidx macs` shows: the `macs` view with vendors, busiest first.
+/// `Store::macs` computes the same rows in one scan (see summary.rs).
 pub fn macs_sql(table: bool, limit: Option<u64>) -> String {
     let columns = if table {
         "mac AS MAC, mac_vendor(mac_key) AS Vendor, flows AS Flows, packets_sent AS Sent,
