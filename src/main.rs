@@ -81,6 +81,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             let (sql, params) = pcapidx_store::flows_sql(&FlowQuery {
                 where_: args.where_.as_deref(),
                 grep: args.grep.as_deref(),
+                hosts: &args.host,
                 limit: args.limit,
                 table: args.format.format == Format::Table,
             });

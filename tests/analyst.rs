@@ -167,6 +167,45 @@ fn grep_matches_the_flow_text() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--grep"));
 }
 
+#[test]
+fn host_selects_flows_with_an_end_in_a_range() {
+    let db = index_testdata("host", "rotated-mixed");
+    let first = |cond: &str| {
+        let q = format!("SELECT src_ip FROM flows WHERE {cond} ORDER BY flow_id LIMIT 1");
+        let out = pcapidx_ok(&db, &["sql", "--format", "csv", &q], 0);
+        out.lines().nth(1).expect("an address").to_string()
+    };
+    let (v4, v6) = (first("src_ip NOT LIKE '%:%'"), first("src_ip LIKE '%:%'"));
+    let v4_16 = format!(
+        "{}.0.0/16",
+        v4.split('.').take(2).collect::<Vec<_>>().join(".")
+    );
+    let mut all = BTreeSet::new();
+    for range in [&v4, &v4_16, &v6, &format!("{v6}/64"), "0.0.0.0/0", "::/0"] {
+        let by_host = listed(&db, &["--host", range]);
+        let cond = format!("ip_in_cidr(src_ip, '{range}') OR ip_in_cidr(dst_ip, '{range}')");
+        assert!(!by_host.is_empty(), "{range}");
+        assert_eq!(by_host, listed(&db, &["--where", &cond]), "{range}");
+        all.extend(by_host);
+    }
+    // Repeated: any of them; with --where and --grep: all must hold.
+    let either = listed(&db, &["--host", "0.0.0.0/0", "--host", "::/0"]);
+    assert_eq!(either, all);
+    let v6_udp = listed(&db, &["--host", "::/0", "--grep", "^udp "]);
+    assert_eq!(
+        v6_udp,
+        listed(&db, &["--where", "proto = 17 AND src_ip LIKE '%:%'"])
+    );
+    let table = pcapidx_ok(&db, &["flows", "--host", &v4], 0);
+    assert_eq!(
+        table.lines().count(),
+        listed(&db, &["--host", &v4]).len() + 1
+    );
+    let out = pcapidx(&db, &["flows", "--host", "10.0.0.0/33"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--host"));
+}
+
 /// The views compute everything in plain SQL: a client without pcapidx's
 /// functions reads them, and gets what pcapidx's functions compute.
 #[test]

@@ -58,7 +58,7 @@ pub fn key_in(key: IpKey, net: &IpNet) -> bool {
     net.contains(&key.addr())
 }
 
-fn range_key(net: &IpNet, last: bool) -> Value {
+pub(crate) fn range_key(net: &IpNet, last: bool) -> Value {
     let a = if last { net.broadcast() } else { net.network() };
     match IpKey::from_addr(a) {
         IpKey::V4(v) => Value::Integer(i64::from(v)),

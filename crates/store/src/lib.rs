@@ -28,6 +28,7 @@ use thiserror::Error;
 
 pub use format::{IpKey, ts_iso};
 pub use functions::{check_regexp, parse_cidr};
+pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
 pub use reports::{FlowQuery, Section, files_sql, flows_sql, macs_sql, summary_sections};

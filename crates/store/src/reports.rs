@@ -1,7 +1,10 @@
 //! The SQL behind the listing commands (`flows`, `files`, `macs`,
 //! `summary`). They read the views of `migrations/`, so what a command shows
 //! is what an analyst gets from the same view in any SQLite client.
+use ipnet::IpNet;
 use rusqlite::types::Value;
+
+use crate::functions::range_key;
 
 /// The columns `pcapidx flows` writes as CSV and JSON, in order.
 pub const FLOW_COLUMNS: &str = "flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype,
@@ -29,6 +32,8 @@ pub struct FlowQuery<'a> {
     pub where_: Option<&'a str>,
     /// A regular expression over a flow's protocol, endpoints and service.
     pub grep: Option<&'a str>,
+    /// Flows with an end in any of these ranges (found through the address indexes).
+    pub hosts: &'a [IpNet],
     pub limit: Option<u64>,
     /// The people's columns (`conversations`) rather than every `flows` column.
     pub table: bool,
@@ -37,6 +42,7 @@ pub struct FlowQuery<'a> {
 /// The query behind `pcapidx flows`, and its parameters.
 pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
     let mut params = Vec::new();
+    let hosts = hosts_sql(q.hosts, &mut params);
     let mut sql = if q.table {
         let mut sql = format!("SELECT {FLOW_TABLE_COLUMNS} FROM conversations WHERE 1");
         if let Some(w) = q.where_ {
@@ -45,8 +51,8 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
             ));
         }
         if let Some(g) = q.grep {
-            sql.push_str(&format!(" AND {GREP_TEXT} REGEXP ?1"));
             params.push(Value::Text(g.to_string()));
+            sql.push_str(&format!(" AND {GREP_TEXT} REGEXP ?{}", params.len()));
         }
         sql
     } else {
@@ -55,18 +61,41 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
             sql.push_str(&format!(" AND ({w})"));
         }
         if let Some(g) = q.grep {
-            sql.push_str(&format!(
-                " AND flow_id IN (SELECT flow_id FROM conversations WHERE {GREP_TEXT} REGEXP ?1)"
-            ));
             params.push(Value::Text(g.to_string()));
+            sql.push_str(&format!(
+                " AND flow_id IN (SELECT flow_id FROM conversations WHERE {GREP_TEXT} REGEXP ?{})",
+                params.len()
+            ));
         }
         sql
     };
+    sql.push_str(&hosts);
     sql.push_str(" ORDER BY flow_id");
     if let Some(n) = q.limit {
         sql.push_str(&format!(" LIMIT {n}"));
     }
     (sql, params)
+}
+
+/// `AND flow_id IN (…)` for flows with an end in any of `hosts`, as range
+/// scans of the address indexes (the text columns `src_ip`/`dst_ip` are
+/// computed, so comparing them reads every flow).
+fn hosts_sql(hosts: &[IpNet], params: &mut Vec<Value>) -> String {
+    if hosts.is_empty() {
+        return String::new();
+    }
+    let mut scans = Vec::new();
+    for net in hosts {
+        params.push(range_key(net, false));
+        params.push(range_key(net, true));
+        let (lo, hi) = (params.len() - 1, params.len());
+        for col in ["src_key", "dst_key"] {
+            scans.push(format!(
+                "SELECT flow_id FROM flow_data WHERE {col} BETWEEN ?{lo} AND ?{hi}"
+            ));
+        }
+    }
+    format!(" AND flow_id IN ({})", scans.join(" UNION ALL "))
 }
 
 pub fn files_sql() -> String {
