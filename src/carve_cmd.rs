@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use pcapidx_carve::Container;
+use pcapidx_store::FlowQuery;
 
 use crate::Outcome;
 use crate::cli::{CarveArgs, CarveFormat};
@@ -16,9 +17,20 @@ pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
         bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
     }
     let store = crate::open_read_only(db)?;
-    let ids = match &args.where_ {
-        Some(expr) => store.flow_ids_where(expr).context("--where")?,
-        None => args.flow_id.clone(),
+    let ids = if args.flow_id.is_empty() {
+        let q = FlowQuery {
+            where_: args.where_.as_deref(),
+            hosts: &args.host,
+            ..FlowQuery::default()
+        };
+        let what = if args.where_.is_some() {
+            "--where"
+        } else {
+            "--host"
+        };
+        store.flow_ids(&q).context(what)?
+    } else {
+        args.flow_id.clone()
     };
     if ids.is_empty() {
         eprintln!("pcapidx: no flow matches; nothing written");

@@ -212,20 +212,27 @@ is written; a file that changed is an error naming it.
 
 Examples:
   pcapidx carve --flow-id 42 -o session.pcap
-  pcapidx carve --where \"dst_port = 53\" -o - | tshark -r -")]
+  pcapidx carve --where \"dst_port = 53\" -o - | tshark -r -
+  pcapidx carve --host 10.1.2.3 -o host.pcap")]
 pub struct CarveArgs {
     /// A flow to carve (repeatable; several are merged in time order).
     #[arg(
         long = "flow-id",
         value_name = "ID",
-        required_unless_present = "where_",
-        conflicts_with = "where_"
+        required_unless_present_any = ["where_", "host"],
+        conflicts_with_all = ["where_", "host"]
     )]
     pub flow_id: Vec<u64>,
 
     /// Carve every flow matching this SQL expression over the flows columns.
     #[arg(long = "where", value_name = "EXPR")]
     pub where_: Option<String>,
+
+    /// Carve every flow with an end at this address or in this range
+    /// (repeatable: any of them; with --where, both must hold), found through
+    /// the address indexes.
+    #[arg(long, value_name = "IP[/LEN]", value_parser = parse_host)]
+    pub host: Vec<IpNet>,
 
     /// Where to write the capture; `-` for standard output.
     #[arg(long, short, value_name = "FILE")]

@@ -84,6 +84,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 hosts: &args.host,
                 limit: args.limit,
                 table: args.format.format == Format::Table,
+                ids_only: false,
             });
             let rows = print_query(&store, &sql, &params, args.format.format).context("flows")?;
             Ok(if rows == 0 {

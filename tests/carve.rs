@@ -146,6 +146,33 @@ fn several_flows_merge_in_time_order_each_record_once() {
 }
 
 #[test]
+fn host_carves_the_flows_with_an_end_in_a_range() {
+    let db = tmpdir("carve-host").join("i.db");
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rotated");
+    pcapidx_ok(&db, &["index", testdata.to_str().unwrap(), "-q"], 0);
+    let first = sql(&db, "SELECT dst_ip FROM flows ORDER BY flow_id LIMIT 1");
+    let ip = first[0]["dst_ip"].as_str().unwrap().to_string();
+    let by_host = db.with_file_name("host.pcap");
+    carve(&db, &["--host", &ip], &by_host);
+    let by_where = db.with_file_name("host-where.pcap");
+    let cond = format!("ip_in_cidr(src_ip, '{ip}') OR ip_in_cidr(dst_ip, '{ip}')");
+    carve(&db, &["--where", &cond], &by_where);
+    assert!(!records(&by_host).is_empty());
+    assert_eq!(
+        std::fs::read(&by_host).unwrap(),
+        std::fs::read(&by_where).unwrap()
+    );
+    // With --where too, both must hold; --flow-id excludes both.
+    let none = pcapidx(
+        &db,
+        &["carve", "--host", &ip, "--where", "1 = 0", "-o", "-"],
+    );
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+    let both = pcapidx(&db, &["carve", "--host", &ip, "--flow-id", "1", "-o", "-"]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+}
+
+#[test]
 fn mixed_link_types_give_pcapng_that_tshark_reads() {
     if !have("tshark") {
         return;

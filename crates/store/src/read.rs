@@ -316,12 +316,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Ids of the flows matching a user's SQL expression over the `flows` columns.
-    pub fn flow_ids_where(&self, expr: &str) -> Result<Vec<u64>> {
-        let sql = format!("SELECT flow_id FROM flows WHERE ({expr}) ORDER BY flow_id");
+    /// Ids of the flows `pcapidx flows` would list for `q`.
+    pub fn flow_ids(&self, q: &crate::FlowQuery) -> Result<Vec<u64>> {
+        let (sql, params) = crate::flows_sql(&crate::FlowQuery {
+            ids_only: true,
+            ..q.clone()
+        });
         let mut st = self.conn.prepare(&sql)?;
         let ids = st
-            .query_map([], |r| r.get::<_, i64>(0))?
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                r.get::<_, i64>(0)
+            })?
             .map(|r| r.map(|v| v as u64))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(ids)

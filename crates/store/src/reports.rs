@@ -37,13 +37,15 @@ pub struct FlowQuery<'a> {
     pub limit: Option<u64>,
     /// The people's columns (`conversations`) rather than every `flows` column.
     pub table: bool,
+    /// Only `flow_id` (what `carve` takes); overrides `table`.
+    pub ids_only: bool,
 }
 
 /// The query behind `pcapidx flows`, and its parameters.
 pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
     let mut params = Vec::new();
     let hosts = hosts_sql(q.hosts, &mut params);
-    let mut sql = if q.table {
+    let mut sql = if q.table && !q.ids_only {
         let mut sql = format!("SELECT {FLOW_TABLE_COLUMNS} FROM conversations WHERE 1");
         if let Some(w) = q.where_ {
             sql.push_str(&format!(
@@ -56,7 +58,8 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
         }
         sql
     } else {
-        let mut sql = format!("SELECT {FLOW_COLUMNS} FROM flows WHERE 1");
+        let columns = if q.ids_only { "flow_id" } else { FLOW_COLUMNS };
+        let mut sql = format!("SELECT {columns} FROM flows WHERE 1");
         if let Some(w) = q.where_ {
             sql.push_str(&format!(" AND ({w})"));
         }
