@@ -18,17 +18,19 @@ pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
     }
     let store = crate::open_read_only(db)?;
     let ids = if args.flow_id.is_empty() {
+        if let Some(g) = &args.grep {
+            pcapidx_store::check_regexp(g).map_err(|e| anyhow::anyhow!("--grep {g:?}: {e}"))?;
+        }
         let q = FlowQuery {
             where_: args.where_.as_deref(),
+            grep: args.grep.as_deref(),
             hosts: &args.host,
             ..FlowQuery::default()
         };
-        let what = if args.where_.is_some() {
-            "--where"
-        } else {
-            "--host"
-        };
-        store.flow_ids(&q).context(what)?
+        match &args.where_ {
+            Some(_) => store.flow_ids(&q).context("--where")?,
+            None => store.flow_ids(&q)?,
+        }
     } else {
         args.flow_id.clone()
     };

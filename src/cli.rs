@@ -214,13 +214,16 @@ Examples:
   pcapidx carve --flow-id 42 -o session.pcap
   pcapidx carve --where \"dst_port = 53\" -o - | tshark -r -
   pcapidx carve --host 10.1.2.3 -o host.pcap")]
+#[command(group(
+    clap::ArgGroup::new("flows").required(true).multiple(true)
+        .args(["flow_id", "where_", "host", "grep"])
+))]
 pub struct CarveArgs {
     /// A flow to carve (repeatable; several are merged in time order).
     #[arg(
         long = "flow-id",
         value_name = "ID",
-        required_unless_present_any = ["where_", "host"],
-        conflicts_with_all = ["where_", "host"]
+        conflicts_with_all = ["where_", "host", "grep"]
     )]
     pub flow_id: Vec<u64>,
 
@@ -233,6 +236,11 @@ pub struct CarveArgs {
     /// the address indexes.
     #[arg(long, value_name = "IP[/LEN]", value_parser = parse_host)]
     pub host: Vec<IpNet>,
+
+    /// Carve every flow whose text (protocol, source and destination, service)
+    /// matches this regular expression, as `pcapidx flows --grep` lists them.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
 
     /// Where to write the capture; `-` for standard output.
     #[arg(long, short, value_name = "FILE")]

@@ -146,7 +146,7 @@ fn several_flows_merge_in_time_order_each_record_once() {
 }
 
 #[test]
-fn host_carves_the_flows_with_an_end_in_a_range() {
+fn host_and_grep_carve_what_flows_lists() {
     let db = tmpdir("carve-host").join("i.db");
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rotated");
     pcapidx_ok(&db, &["index", testdata.to_str().unwrap(), "-q"], 0);
@@ -170,6 +170,16 @@ fn host_carves_the_flows_with_an_end_in_a_range() {
     assert_eq!(none.status.code(), Some(1), "{none:?}");
     let both = pcapidx(&db, &["carve", "--host", &ip, "--flow-id", "1", "-o", "-"]);
     assert_eq!(both.status.code(), Some(2), "{both:?}");
+    // --grep chooses what `flows --grep` lists.
+    let by_grep = db.with_file_name("grep.pcap");
+    carve(&db, &["--grep", "^udp "], &by_grep);
+    let udp = db.with_file_name("udp.pcap");
+    carve(&db, &["--where", "proto = 17"], &udp);
+    assert!(!records(&udp).is_empty());
+    assert_eq!(
+        std::fs::read(&by_grep).unwrap(),
+        std::fs::read(&udp).unwrap()
+    );
 }
 
 #[test]
