@@ -18,9 +18,6 @@ pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
     }
     let store = crate::open_read_only(db)?;
     let ids = if args.flow_id.is_empty() {
-        if let Some(g) = &args.grep {
-            pcapidx_store::check_regexp(g).map_err(|e| anyhow::anyhow!("--grep {g:?}: {e}"))?;
-        }
         let q = FlowQuery {
             where_: args.where_.as_deref(),
             grep: args.grep.as_deref(),

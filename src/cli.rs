@@ -152,7 +152,7 @@ pub struct FlowsArgs {
 
     /// Regular expression over a flow's text: protocol, source and destination
     /// (address:port) and service, e.g. "10\.1\.2\.3:" or "(?i)dns|ntp".
-    #[arg(long, value_name = "REGEX")]
+    #[arg(long, value_name = "REGEX", value_parser = parse_grep)]
     pub grep: Option<String>,
 
     /// Only flows with an end (source or destination) at this address or in
@@ -239,7 +239,7 @@ pub struct CarveArgs {
 
     /// Carve every flow whose text (protocol, source and destination, service)
     /// matches this regular expression, as `pcapidx flows --grep` lists them.
-    #[arg(long, value_name = "REGEX")]
+    #[arg(long, value_name = "REGEX", value_parser = parse_grep)]
     pub grep: Option<String>,
 
     /// Where to write the capture; `-` for standard output.
@@ -330,6 +330,11 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 /// An address or CIDR range, e.g. 10.1.2.3, 10.0.0.0/8, 2001:db8::/32.
 fn parse_host(s: &str) -> Result<IpNet, String> {
     pcapidx_store::parse_cidr(s)
+}
+
+/// A regular expression, checked the way SQL's REGEXP will compile it.
+fn parse_grep(s: &str) -> Result<String, String> {
+    pcapidx_store::check_regexp(s).map(|()| s.to_string())
 }
 
 /// Sizes like 1500, 64K, 500M, 2G (powers of 1024).

@@ -75,9 +75,6 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Index(args) => index_cmd::run(&cli.db, args),
         Command::Flows(args) => {
             let store = open_read_only(&cli.db)?;
-            if let Some(g) = &args.grep {
-                pcapidx_store::check_regexp(g).map_err(|e| anyhow::anyhow!("--grep {g:?}: {e}"))?;
-            }
             let (sql, params) = pcapidx_store::flows_sql(&FlowQuery {
                 where_: args.where_.as_deref(),
                 grep: args.grep.as_deref(),
@@ -97,8 +94,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             let store = open_read_only(&cli.db)?;
             let table = args.format.format == Format::Table;
             let macs = store.macs(table, args.limit).context("macs")?;
-            let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-            let mut p = RowPrinter::new(out, args.format.format).fit_to(terminal_width());
+            let mut p = stdout_printer(args.format.format);
             p.columns(&macs.columns)?;
             for r in &macs.rows {
                 p.row(r)?;
@@ -175,9 +171,14 @@ fn explain_sql_error(e: anyhow::Error) -> anyhow::Error {
 }
 
 /// Runs a query and prints its rows; returns how many were printed.
-fn print_query(store: &Store, sql: &str, params: &[Value], format: Format) -> Result<u64> {
+/// Rows to standard output in `format`, tables fitted to the terminal.
+fn stdout_printer(format: Format) -> RowPrinter<io::BufWriter<io::StdoutLock<'static>>> {
     let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    let mut p = RowPrinter::new(out, format).fit_to(terminal_width());
+    RowPrinter::new(out, format).fit_to(terminal_width())
+}
+
+fn print_query(store: &Store, sql: &str, params: &[Value], format: Format) -> Result<u64> {
+    let mut p = stdout_printer(format);
     store.query::<anyhow::Error>(sql, params, |row| {
         match row {
             QueryRow::Columns(c) => p.columns(c)?,

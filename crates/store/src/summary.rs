@@ -183,30 +183,22 @@ impl Store {
             .map(|(mac, m)| {
                 let vendor = Value::Text(pcapidx_oui::label(mac_from_key(mac)));
                 let int = Value::Integer;
+                let mut row = vec![
+                    text(mac),
+                    vendor,
+                    int(m.flows),
+                    int(m.sent),
+                    int(m.received),
+                ];
                 if table {
-                    vec![
-                        text(mac),
-                        vendor,
-                        int(m.flows),
-                        int(m.sent),
-                        int(m.received),
-                        int(m.bytes_sent + m.bytes_received),
-                        when(m.first_ts_ns),
-                        when(m.last_ts_ns),
-                    ]
+                    let bytes = m.bytes_sent + m.bytes_received;
+                    row.extend([int(bytes), when(m.first_ts_ns), when(m.last_ts_ns)]);
                 } else {
-                    vec![
-                        text(mac),
-                        vendor,
-                        int(m.flows),
-                        int(m.sent),
-                        int(m.received),
-                        int(m.bytes_sent),
-                        int(m.bytes_received),
-                        int(m.first_ts_ns),
-                        int(m.last_ts_ns),
-                    ]
+                    row.extend(
+                        [m.bytes_sent, m.bytes_received, m.first_ts_ns, m.last_ts_ns].map(int),
+                    );
                 }
+                row
             })
             .collect();
         Ok(Table {
