@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use pcapidx_carve::Container;
+use pcapidx_carve::{CarveError, Container};
 use pcapidx_store::FlowQuery;
 
 use crate::Outcome;
@@ -18,16 +18,13 @@ pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
     }
     let store = crate::open_read_only(db)?;
     let ids = if args.flow_id.is_empty() {
-        let q = FlowQuery {
+        crate::check_where(&store, args.where_.as_deref())?;
+        store.flow_ids(&FlowQuery {
             where_: args.where_.as_deref(),
             grep: args.grep.as_deref(),
             hosts: &args.host,
             ..FlowQuery::default()
-        };
-        match &args.where_ {
-            Some(_) => store.flow_ids(&q).context("--where")?,
-            None => store.flow_ids(&q)?,
-        }
+        })?
     } else {
         args.flow_id.clone()
     };
@@ -40,7 +37,14 @@ pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
         CarveFormat::Pcap => Container::Pcap,
         CarveFormat::Pcapng => Container::PcapNg,
     };
-    let plan = pcapidx_carve::plan(&store, &ids, container)?;
+    let plan = match pcapidx_carve::plan(&store, &ids, container) {
+        // Not found, like a --where that matches nothing: exit status 1.
+        Err(CarveError::NoSuchFlow(id)) => {
+            eprintln!("pcapidx: no flow {id} in the index; nothing written");
+            return Ok(Outcome::Incomplete);
+        }
+        plan => plan?,
+    };
     let carved = if to_stdout {
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let carved = plan.write(out)?;

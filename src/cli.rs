@@ -210,6 +210,9 @@ link type (nanosecond timestamps if any source has them), pcapng with one interf
 link type otherwise. Source files are checked to be the ones indexed before anything
 is written; a file that changed is an error naming it.
 
+Exit status 1, and nothing written, when no flow matches or a --flow-id is not in the
+index.
+
 Examples:
   pcapidx carve --flow-id 42 -o session.pcap
   pcapidx carve --where \"dst_port = 53\" -o - | tshark -r -

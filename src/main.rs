@@ -75,6 +75,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Index(args) => index_cmd::run(&cli.db, args),
         Command::Flows(args) => {
             let store = open_read_only(&cli.db)?;
+            check_where(&store, args.where_.as_deref())?;
             let (sql, params) = pcapidx_store::flows_sql(&FlowQuery {
                 where_: args.where_.as_deref(),
                 grep: args.grep.as_deref(),
@@ -154,6 +155,17 @@ fn run(cli: Cli) -> Result<Outcome> {
 
 pub(crate) fn open_read_only(db: &std::path::Path) -> Result<Store> {
     Store::open_read_only(db).with_context(|| format!("cannot open the index {}", db.display()))
+}
+
+/// A `--where` that does not compile is an error naming it (not the query
+/// built around it).
+pub(crate) fn check_where(store: &Store, where_: Option<&str>) -> Result<()> {
+    if let Some(w) = where_ {
+        store
+            .check_where(w)
+            .with_context(|| format!("--where {w:?}"))?;
+    }
+    Ok(())
 }
 
 /// Makes SQLite's refusal to write through a read-only connection readable.

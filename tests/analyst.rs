@@ -167,6 +167,30 @@ fn grep_matches_the_flow_text() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--grep"));
 }
 
+/// A `--where` mistake names the expression, not the query pcapidx builds
+/// around it; a trailing SQL comment in it is allowed.
+#[test]
+fn where_errors_name_the_expression() {
+    let db = index_testdata("where-errors", "rotated-mixed");
+    for (cmd, expr, why) in [
+        (&["flows"][..], "dst_port = ", "syntax error"),
+        (&["flows"], "bogus = 1", "no such column: bogus"),
+        (&["carve", "-o", "-"], "dst_port = 'x", "unrecognized token"),
+    ] {
+        let out = pcapidx(&db, &[cmd, &["--where", expr]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?} {expr}: {out:?}");
+        assert!(
+            err.contains(&format!("--where {expr:?}")) && err.contains(why),
+            "{err}"
+        );
+        assert!(!err.contains("SELECT"), "{err}");
+    }
+    let dns = listed(&db, &["--where", "dst_port = 53"]);
+    assert!(!dns.is_empty());
+    assert_eq!(dns, listed(&db, &["--where", "dst_port = 53 -- DNS"]));
+}
+
 #[test]
 fn host_selects_flows_with_an_end_in_a_range() {
     let db = index_testdata("host", "rotated-mixed");

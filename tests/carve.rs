@@ -168,6 +168,28 @@ fn host_and_grep_carve_what_flows_lists() {
         &["carve", "--host", &ip, "--where", "1 = 0", "-o", "-"],
     );
     assert_eq!(none.status.code(), Some(1), "{none:?}");
+    assert!(none.stdout.is_empty(), "{none:?}");
+    // A flow id the index does not have is not found either, and -o is
+    // not created.
+    let missing = db.with_file_name("missing.pcap");
+    let unknown = pcapidx(
+        &db,
+        &[
+            "carve",
+            "--flow-id",
+            "1",
+            "--flow-id",
+            "999999",
+            "-o",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no flow 999999"),
+        "{unknown:?}"
+    );
+    assert!(!missing.exists());
     let both = pcapidx(&db, &["carve", "--host", &ip, "--flow-id", "1", "-o", "-"]);
     assert_eq!(both.status.code(), Some(2), "{both:?}");
     // --grep chooses what `flows --grep` lists.

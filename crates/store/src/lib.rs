@@ -62,6 +62,9 @@ pub enum StoreError {
         version: i64,
         source: rusqlite::Error,
     },
+    /// An SQL expression given by the user that does not compile.
+    #[error("{0}")]
+    Expression(String),
     #[error("damaged index: {0}")]
     Damaged(String),
     #[error("the index is read-only here: {0}")]

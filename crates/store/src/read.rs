@@ -316,6 +316,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Checks a `--where` expression on its own, so that a mistake in it is
+    /// reported against the expression, not the query built around it.
+    pub fn check_where(&self, expr: &str) -> Result<()> {
+        match self
+            .conn
+            .prepare(&format!("SELECT flow_id FROM flows WHERE ({expr}\n)"))
+        {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqlInputError { msg, .. }) => Err(StoreError::Expression(msg)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Ids of the flows `pcapidx flows` would list for `q`.
     pub fn flow_ids(&self, q: &crate::FlowQuery) -> Result<Vec<u64>> {
         let (sql, params) = crate::flows_sql(&crate::FlowQuery {

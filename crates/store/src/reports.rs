@@ -49,7 +49,7 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
         let mut sql = format!("SELECT {FLOW_TABLE_COLUMNS} FROM conversations WHERE 1");
         if let Some(w) = q.where_ {
             sql.push_str(&format!(
-                " AND flow_id IN (SELECT flow_id FROM flows WHERE ({w}))"
+                " AND flow_id IN (SELECT flow_id FROM flows WHERE ({w}\n))"
             ));
         }
         if let Some(g) = q.grep {
@@ -61,7 +61,8 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
         let columns = if q.ids_only { "flow_id" } else { FLOW_COLUMNS };
         let mut sql = format!("SELECT {columns} FROM flows WHERE 1");
         if let Some(w) = q.where_ {
-            sql.push_str(&format!(" AND ({w})"));
+            // The line break ends a trailing `-- comment` in the expression.
+            sql.push_str(&format!(" AND ({w}\n)"));
         }
         if let Some(g) = q.grep {
             params.push(Value::Text(g.to_string()));
