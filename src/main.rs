@@ -182,13 +182,13 @@ fn explain_sql_error(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
-/// Runs a query and prints its rows; returns how many were printed.
 /// Rows to standard output in `format`, tables fitted to the terminal.
 fn stdout_printer(format: Format) -> RowPrinter<io::BufWriter<io::StdoutLock<'static>>> {
     let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     RowPrinter::new(out, format).fit_to(terminal_width())
 }
 
+/// Runs a query and prints its rows; returns how many were printed.
 fn print_query(store: &Store, sql: &str, params: &[Value], format: Format) -> Result<u64> {
     let mut p = stdout_printer(format);
     store.query::<anyhow::Error>(sql, params, |row| {
