@@ -96,8 +96,9 @@ pub struct IndexArgs {
     pub other_timeout: f64,
 
     /// Cores to use [default: all]: 1 runs everything on one thread; 2 or
-    /// more run a reader, the flow tracker and a writer side by side, and
-    /// decoder threads beyond two.
+    /// more run a reader, the flow tracker, a writer and a checkpointer side
+    /// by side, decoder threads beyond two, and N-1 sorting threads for the
+    /// index build at the end.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 

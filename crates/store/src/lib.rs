@@ -11,6 +11,7 @@
 //!   user's own query or `--where` expression, on a read-only store.
 #![deny(unsafe_code)]
 
+mod checkpoint;
 mod format;
 mod functions;
 mod migrate;
@@ -69,6 +70,8 @@ pub enum StoreError {
     Damaged(String),
     #[error("the index is read-only here: {0}")]
     ReadOnly(String),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -89,6 +92,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     services: write::Services,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 impl Store {
@@ -119,6 +123,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             services,
+            checkpointer: Default::default(),
         })
     }
 
@@ -146,6 +151,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             services: write::Services::default(),
+            checkpointer: Default::default(),
         })
     }
 
@@ -155,7 +161,24 @@ impl Store {
 
     /// Starts a batch of writes (one transaction; one at a time).
     pub fn batch(&self) -> Result<Batch<'_>> {
-        Batch::begin(&self.conn, &self.services)
+        Batch::begin(&self.conn, &self.services, &self.checkpointer)
+    }
+
+    /// From now until [`Store::checkpoint_wal`], commits are folded into
+    /// the database file by a thread of their own rather than by the
+    /// committing thread (see `checkpoint.rs`).
+    pub fn checkpoint_in_background(&mut self) -> Result<()> {
+        if !self.checkpointer.is_running() {
+            self.checkpointer = checkpoint::Checkpointer::start(&self.path)?;
+            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
+        Ok(())
+    }
+
+    /// Is a background checkpoint still copying a commit? A transaction
+    /// begun now would make the WAL grow instead of starting it over.
+    pub fn checkpoint_pending(&self) -> bool {
+        self.checkpointer.pending()
     }
 
     /// Size on disk of the database and its WAL.
@@ -190,7 +213,10 @@ impl Store {
 
     /// Builds any missing secondary index (after a load, or a load that was
     /// interrupted).
-    pub fn build_indexes(&self) -> Result<()> {
+    pub fn build_indexes(&self, threads: usize) -> Result<()> {
+        // SQLite's sorter may hand sorting and merging runs to helper threads.
+        self.conn
+            .pragma_update(None, "threads", threads.saturating_sub(1) as i64)?;
         // With temp_store=MEMORY SQLite's sorter allocates every key on its
         // own and never spills; with FILE it packs keys into one buffer
         // (15-20% faster here) and spills a sorted run to a temporary file
@@ -201,15 +227,26 @@ impl Store {
         self.conn.pragma_update(None, "temp_store", "FILE")?;
         self.conn
             .pragma_update(None, "cache_size", SORT_CACHE_SIZE)?;
-        let built = self.conn.execute_batch(migrate::INDEXES);
+        // One at a time, so that a background checkpoint copies each while
+        // the next one is built.
+        let built = migrate::index_statements().try_for_each(|sql| {
+            self.conn.execute_batch(sql)?;
+            self.checkpointer.wake();
+            Ok::<_, StoreError>(())
+        });
         self.conn.pragma_update(None, "cache_size", CACHE_SIZE)?;
         self.conn.pragma_update(None, "temp_store", "MEMORY")?;
         built?;
         Ok(())
     }
 
-    /// Folds the WAL back into the database file (after a large load).
-    pub fn checkpoint_wal(&self) -> Result<()> {
+    /// Folds the WAL back into the database file (after a large load),
+    /// after the background checkpoint, if any, has finished.
+    pub fn checkpoint_wal(&mut self) -> Result<()> {
+        if self.checkpointer.is_running() {
+            self.checkpointer.stop()?;
+            self.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+        }
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -391,6 +428,64 @@ mod tests {
                 assert_eq!(table, by_query, "{} (top {top})", section.key);
             }
         }
+    }
+
+    /// Commits checkpointed in the background reach the database file, and
+    /// a writer that waits for `checkpoint_pending` before beginning keeps
+    /// the WAL at one transaction's size (it starts over each time); the
+    /// final checkpoint leaves no WAL behind.
+    #[test]
+    fn background_checkpoints_copy_commits_and_let_the_wal_start_over() {
+        let path = temp_db("bgcheckpoint");
+        let mut store = Store::open(&path).unwrap();
+        store.checkpoint_in_background().unwrap();
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let chunk = vec![7u8; 300];
+        let mut wal_sizes = Vec::new();
+        for round in 0..8u64 {
+            let waited = std::time::Instant::now();
+            while store.checkpoint_pending() {
+                assert!(
+                    waited.elapsed() < Duration::from_secs(20),
+                    "checkpoint stuck"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if round > 0 {
+                // Everything committed so far is in the database file.
+                let r = Store::open_read_only(&path).unwrap();
+                let in_db: i64 = r
+                    .conn
+                    .query_row("SELECT count(*) FROM flow_data", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(in_db as u64, round * 2000);
+                drop(r);
+                assert!(size(&path) > round * 2000 * 300, "round {round}");
+            }
+            let mut b = store.batch().unwrap();
+            for i in 0..2000 {
+                let id = round * 2000 + i + 1;
+                b.put_flow(&flow(id, "10.0.0.1", "10.0.0.2", id as i64), Some(&chunk))
+                    .unwrap();
+            }
+            b.commit().unwrap();
+            wal_sizes.push(size(&wal));
+        }
+        assert!(wal_sizes[0] > 2000 * 300, "{wal_sizes:?}");
+        assert!(
+            wal_sizes.iter().all(|&s| s <= wal_sizes[0] * 3 / 2),
+            "the WAL grew: {wal_sizes:?}"
+        );
+        store.checkpoint_wal().unwrap();
+        assert_eq!(size(&wal), 0);
+        drop(store);
+        let r = Store::open_read_only(&path).unwrap();
+        let n: i64 = r
+            .conn
+            .query_row("SELECT count(*) FROM flow_data", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 16_000);
     }
 
     #[test]

@@ -23,9 +23,14 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// Secondary indexes, built after bulk loads (see the file).
 pub const INDEXES: &str = include_str!("../../../migrations/indexes.sql");
 
+/// The statements of `INDEXES` (one per line).
+pub(crate) fn index_statements() -> impl Iterator<Item = &'static str> {
+    INDEXES.lines().filter(|l| l.starts_with("CREATE INDEX"))
+}
+
 /// Names of the indexes `INDEXES` creates.
 pub(crate) fn index_names() -> impl Iterator<Item = &'static str> {
-    INDEXES.lines().filter_map(|l| {
+    index_statements().filter_map(|l| {
         l.strip_prefix("CREATE INDEX IF NOT EXISTS ")?
             .split_whitespace()
             .next()

@@ -6,6 +6,7 @@ use pcapidx_flow::{FlowRecord, KeyKind};
 use rusqlite::{Connection, Statement, params};
 
 use crate::Result;
+use crate::checkpoint::Checkpointer;
 use crate::format::{IpKey, ip6_text, mac_key};
 use crate::read::FileRow;
 
@@ -38,6 +39,7 @@ impl Services {
 pub struct Batch<'a> {
     conn: &'a Connection,
     services: &'a Services,
+    checkpointer: &'a Checkpointer,
     file: Statement<'a>,
     iface: Statement<'a>,
     flow: Statement<'a>,
@@ -55,12 +57,17 @@ impl Drop for Batch<'_> {
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn begin(conn: &'a Connection, services: &'a Services) -> Result<Self> {
+    pub(crate) fn begin(
+        conn: &'a Connection,
+        services: &'a Services,
+        checkpointer: &'a Checkpointer,
+    ) -> Result<Self> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let prepare = || -> rusqlite::Result<Batch<'a>> {
             Ok(Batch {
                 conn,
                 services,
+                checkpointer,
                 file: conn.prepare(
                     "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
                         packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
@@ -220,6 +227,7 @@ impl<'a> Batch<'a> {
     pub fn commit(mut self) -> Result<()> {
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
+        self.checkpointer.wake();
         Ok(())
     }
 }
