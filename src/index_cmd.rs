@@ -39,6 +39,7 @@ pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
         jobs: args.jobs.unwrap_or_else(|| Options::default().jobs).max(1),
         max_file_size: args.max_file_size,
         checkpoint_packets: args.checkpoint_packets,
+        ..Options::default()
     };
     let progress = Progress::default();
     let show_bar = !args.quiet && std::io::stderr().is_terminal();

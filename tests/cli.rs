@@ -76,7 +76,7 @@ fn frequent_commits_and_one_thread_give_the_same_index() {
     for extra in [
         &["--jobs", "1"][..],
         // Many commits, each checkpointed in the background while the
-        // writer holds what comes next.
+        // writer goes on.
         &["--jobs", "2", "--checkpoint-packets", "7"],
         &["--jobs", "3", "--checkpoint-packets", "50"],
         // Two decoder threads: batches come back out of order.

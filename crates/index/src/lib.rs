@@ -57,6 +57,9 @@ pub struct Options {
     pub max_file_size: Option<u64>,
     /// Commit after this many packets (and at the end of the run).
     pub checkpoint_packets: u64,
+    /// With more than one job: the WAL size past which the writer waits for
+    /// the background checkpoint, so that the WAL starts over.
+    pub wal_soft_limit: u64,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_file_size: None,
             checkpoint_packets: 2_000_000,
+            wal_soft_limit: 64 << 20,
         }
     }
 }
@@ -261,6 +265,71 @@ pub fn run(
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
+
+    /// Everything in the index, in a stable order.
+    fn content(db: &Path) -> Vec<String> {
+        let store = pcapidx_store::Store::open_read_only(db).unwrap();
+        let mut rows = Vec::new();
+        for sql in [
+            "SELECT * FROM flows ORDER BY flow_id",
+            "SELECT * FROM packets ORDER BY flow_id, ts_ns, file_id, offset",
+            "SELECT path, packets, flow_packets, status, indexed_bytes FROM files ORDER BY path",
+        ] {
+            store
+                .query::<StoreError>(sql, &[], |r| {
+                    if let pcapidx_store::QueryRow::Values(v) = r {
+                        rows.push(format!("{v:?}"));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        rows
+    }
+
+    /// A writer that holds its writes while each commit is checkpointed
+    /// (a WAL limit of 0 makes it hold after every commit) stores what one
+    /// thread stores.
+    #[test]
+    fn writes_held_for_checkpoints_give_the_same_index() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/overlap");
+        let dir = std::env::temp_dir().join(format!("pcapidx-index-held-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let index = |name: &str, opts: Options| {
+            let db = dir.join(name);
+            let report = run(
+                &db,
+                &[data.clone()],
+                &opts,
+                &Progress::default(),
+                &mut |_| {},
+            )
+            .unwrap();
+            assert!(report.complete() && report.packets > 100);
+            db
+        };
+        let one = index(
+            "one.db",
+            Options {
+                jobs: 1,
+                ..Options::default()
+            },
+        );
+        let held = index(
+            "held.db",
+            Options {
+                jobs: 2,
+                checkpoint_packets: 7,
+                wal_soft_limit: 0,
+                ..Options::default()
+            },
+        );
+        let (a, b) = (content(&one), content(&held));
+        assert!(a.len() > 100);
+        assert_eq!(a, b);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// A run ends in its last phase with every planned byte counted:
     /// file headers, pcapng, and the unread tail of a damaged file too.

@@ -127,12 +127,11 @@ struct Inline<'s> {
     store: &'s Store,
     batch: Option<pcapidx_store::Batch<'s>>,
     /// Writes held back while a background checkpoint finishes (see
-    /// `Store::checkpoint_pending`).
+    /// `Store::wal_wants_restart`).
     held: Vec<Vec<Write>>,
 }
 
-/// Handovers held at most while a checkpoint finishes: about 100 ms of
-/// writes on the benchmark, a few MB.
+/// Handovers held at most while a checkpoint finishes (about 1 MB each).
 const MAX_HELD: usize = 16;
 
 impl<'s> Inline<'s> {
@@ -160,7 +159,7 @@ impl<'s> Inline<'s> {
 
 impl Writer for Inline<'_> {
     fn write(&mut self, w: &mut Vec<Write>) -> Result<(), IndexError> {
-        if self.batch.is_none() && self.held.len() < MAX_HELD && self.store.checkpoint_pending() {
+        if self.batch.is_none() && self.held.len() < MAX_HELD && self.store.wal_wants_restart() {
             self.held.push(std::mem::take(w));
             return Ok(());
         }
@@ -455,7 +454,7 @@ pub(crate) fn run(
     let mut store = Store::open(db)?;
     store.defer_indexes()?;
     if opts.jobs > 1 {
-        store.checkpoint_in_background()?;
+        store.checkpoint_in_background(opts.wal_soft_limit)?;
     }
     let (paths, problems) = walk::files(inputs, exclude)?;
     let mut report = Report {
