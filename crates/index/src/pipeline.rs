@@ -112,6 +112,42 @@ impl FlowSink for Writes<'_> {
     }
 }
 
+/// Writes handed to the writer as they accumulate, for the bursts of a
+/// checkpoint or the end of the run (every open flow at once): the writer
+/// applies them while the tracker produces the rest.
+struct HandedWrites<'a> {
+    writes: &'a mut Vec<Write>,
+    out: &'a mut dyn Writer,
+    error: Option<IndexError>,
+}
+
+impl HandedWrites<'_> {
+    fn pushed(&mut self) {
+        if self.writes.len() >= WRITES_PER_HANDOVER && self.error.is_none() {
+            self.error = self.out.write(self.writes).err();
+        }
+    }
+
+    fn done(self) -> Result<(), IndexError> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+impl FlowSink for HandedWrites<'_> {
+    fn chunk(&mut self, flow_id: u64, data: Vec<u8>) {
+        Writes(self.writes).chunk(flow_id, data);
+        self.pushed();
+    }
+    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>) {
+        Writes(self.writes).flow(rec, first_chunk);
+        self.pushed();
+    }
+    fn open_flows(&mut self, state: Vec<u8>) {
+        Writes(self.writes).open_flows(state);
+        self.pushed();
+    }
+}
+
 /// Where the flow tracker's writes go: applied inside the open transaction
 /// as they come, made durable by `commit`.
 trait Writer {
@@ -418,14 +454,26 @@ impl Indexer<'_> {
 
     /// Commits: flow changes and the rows of touched files, then a commit.
     fn checkpoint(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
-        self.tracker.checkpoint(&mut Writes(&mut self.writes));
+        let mut w = HandedWrites {
+            writes: &mut self.writes,
+            out,
+            error: None,
+        };
+        self.tracker.checkpoint(&mut w);
+        w.done()?;
         self.commit(out)
     }
 
     /// The run's last commit: `Tracker::finish` checkpoints the flows.
     fn finish(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
         self.progress.set_phase(Phase::Saving);
-        self.tracker.finish(&mut Writes(&mut self.writes));
+        let mut w = HandedWrites {
+            writes: &mut self.writes,
+            out,
+            error: None,
+        };
+        self.tracker.finish(&mut w);
+        w.done()?;
         self.commit(out)
     }
 
