@@ -300,7 +300,7 @@ mod tests {
             let db = dir.join(name);
             let report = run(
                 &db,
-                &[data.clone()],
+                std::slice::from_ref(&data),
                 &opts,
                 &Progress::default(),
                 &mut |_| {},

@@ -454,25 +454,28 @@ impl Indexer<'_> {
 
     /// Commits: flow changes and the rows of touched files, then a commit.
     fn checkpoint(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
-        let mut w = HandedWrites {
-            writes: &mut self.writes,
-            out,
-            error: None,
-        };
-        self.tracker.checkpoint(&mut w);
-        w.done()?;
-        self.commit(out)
+        self.save_flows(out, |t, w| t.checkpoint(w))
     }
 
     /// The run's last commit: `Tracker::finish` checkpoints the flows.
     fn finish(&mut self, out: &mut dyn Writer) -> Result<(), IndexError> {
         self.progress.set_phase(Phase::Saving);
+        self.save_flows(out, |t, w| t.finish(w))
+    }
+
+    /// `save` (a burst of flow writes) with its writes handed to `out` as
+    /// they come, then a commit.
+    fn save_flows(
+        &mut self,
+        out: &mut dyn Writer,
+        save: impl FnOnce(&mut Tracker, &mut HandedWrites),
+    ) -> Result<(), IndexError> {
         let mut w = HandedWrites {
             writes: &mut self.writes,
             out,
             error: None,
         };
-        self.tracker.finish(&mut w);
+        save(&mut self.tracker, &mut w);
         w.done()?;
         self.commit(out)
     }
