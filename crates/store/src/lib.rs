@@ -184,20 +184,22 @@ impl Store {
     }
 
     fn wal_bytes(&self) -> u64 {
+        self.file_bytes("-wal")
+    }
+
+    /// Size of the database file with `suffix` (0 if there is none).
+    fn file_bytes(&self, suffix: &str) -> u64 {
         let mut p = self.path.clone().into_os_string();
-        p.push("-wal");
+        p.push(suffix);
         std::fs::metadata(&p).map_or(0, |m| m.len())
     }
 
     /// Size on disk of the database and its WAL.
     pub fn disk_bytes(&self) -> u64 {
-        let mut total = 0;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-        }
-        total
+        ["", "-wal", "-shm"]
+            .map(|s| self.file_bytes(s))
+            .iter()
+            .sum()
     }
 
     /// Before a load: an index without flows drops its secondary indexes,
@@ -253,6 +255,7 @@ impl Store {
     pub fn checkpoint_wal(&mut self) -> Result<()> {
         if self.checkpointer.is_running() {
             self.checkpointer.stop()?;
+            // SQLite's default.
             self.conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
         }
         self.conn
