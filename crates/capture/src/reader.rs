@@ -100,6 +100,9 @@ pub struct CaptureReader {
     /// Size of the file when opened: reading stops there.
     limit: u64,
     chunk_size: usize,
+    /// Records in the last chunk: the next one's list starts that large
+    /// rather than growing (and copying) a dozen times.
+    records_hint: usize,
     done: bool,
     pending: Option<ReadError>,
 }
@@ -254,6 +257,7 @@ impl CaptureReader {
             read_to: start_at,
             limit,
             chunk_size: DEFAULT_CHUNK,
+            records_hint: 0,
             done: false,
             pending: None,
         })
@@ -312,9 +316,10 @@ impl CaptureReader {
                     None => Ok(None),
                 };
             }
-            let mut records = Vec::new();
+            let mut records = Vec::with_capacity(self.records_hint);
             let need = self.frame(&mut records);
             if !records.is_empty() {
+                self.records_hint = records.len();
                 return Ok(Some(self.hand_over(records)));
             }
             if self.done {

@@ -212,7 +212,8 @@ impl Merger {
         self.batch_no += 1;
         let mut batch = RawBatch {
             chunks: Vec::new(),
-            items: Vec::new(),
+            // A batch's records, and room for a few file openings and ends.
+            items: Vec::with_capacity(self.batch_records + 8),
         };
         let mut records = 0;
         while records < self.batch_records {
