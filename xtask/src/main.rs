@@ -351,6 +351,15 @@ fn bench(o: &Opts) -> Result<()> {
         summary = out;
     }
     let tcpdump = with_tcpdump.then(|| median(td));
+    // Each --jobs 1 run and the --jobs N run after it saw about the same
+    // machine: the spread of their ratios shows how far one run can be off.
+    let pair_ratios: Vec<f64> = i1
+        .iter()
+        .zip(&i_n)
+        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    let spread = |f: fn(f64, f64) -> f64| pair_ratios.iter().copied().reduce(f).unwrap_or(0.0);
+    let (lo, hi) = (spread(f64::min), spread(f64::max));
     let (t1, tn) = (median(i1), median(i_n));
     let packets = summary_number(&summary, "packets:", "packets:").unwrap_or(0.0);
     let peak = summary_number(&summary, "memory:", "memory:").unwrap_or(0.0);
@@ -406,7 +415,7 @@ fn bench(o: &Opts) -> Result<()> {
     rows.push((
         "pcapidx index --jobs 1".into(),
         format!(
-            "{} — {cores} jobs are {:.2}x faster",
+            "{} — {cores} jobs are {:.2}x faster (pairs of runs: {lo:.2}x to {hi:.2}x)",
             rate(t1),
             t1.as_secs_f64() / tn.as_secs_f64()
         ),
