@@ -180,11 +180,7 @@ impl Store {
     /// [`Store::checkpoint_in_background`] while a background checkpoint
     /// copies it? A transaction begun now would keep it from starting over.
     pub fn wal_wants_restart(&self) -> bool {
-        self.checkpointer.pending() && self.wal_bytes() > self.checkpointer.wal_limit()
-    }
-
-    fn wal_bytes(&self) -> u64 {
-        self.file_bytes("-wal")
+        self.checkpointer.pending() && self.file_bytes("-wal") > self.checkpointer.wal_limit()
     }
 
     /// Size of the database file with `suffix` (0 if there is none).
@@ -471,13 +467,7 @@ mod tests {
             }
             if round > 0 && restarts {
                 // Everything committed so far is in the database file.
-                let r = Store::open_read_only(&path).unwrap();
-                let in_db: i64 = r
-                    .conn
-                    .query_row("SELECT count(*) FROM flow_data", [], |r| r.get(0))
-                    .unwrap();
-                assert_eq!(in_db as u64, round * 2000);
-                drop(r);
+                assert_eq!(flows_in(&path), round * 2000);
                 assert!(size(&path) > round * 2000 * 300, "round {round}");
             }
             let mut b = store.batch().unwrap();
@@ -495,12 +485,15 @@ mod tests {
         store.checkpoint_wal().unwrap();
         assert_eq!(size(&wal), 0);
         drop(store);
-        let r = Store::open_read_only(&path).unwrap();
-        let n: i64 = r
-            .conn
-            .query_row("SELECT count(*) FROM flow_data", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 16_000);
+        assert_eq!(flows_in(&path), 16_000);
+    }
+
+    /// Rows of `flow_data`, as a new reader sees them.
+    fn flows_in(path: &Path) -> u64 {
+        let r = Store::open_read_only(path).unwrap();
+        r.conn
+            .query_row("SELECT count(*) FROM flow_data", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
     }
 
     #[test]
