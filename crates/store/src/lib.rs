@@ -51,6 +51,10 @@ pub enum StoreError {
     #[error("{0} is not a pcapidx index")]
     NotAnIndex(PathBuf),
     #[error(
+        "{0} holds no index yet: the `pcapidx index` run that created it stopped before its first commit (run it again)"
+    )]
+    NoIndexYet(PathBuf),
+    #[error(
         "the index was written by a newer pcapidx (schema version {found}); this pcapidx knows up to version {known}: upgrade pcapidx"
     )]
     NewerSchema { found: i64, known: i64 },
@@ -101,10 +105,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let existing: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(not_an_index(path))?;
-        if existing == 0 {
+        if !migrate::has_tables(&conn).map_err(not_an_index(path))? {
             // Must precede the first write; larger pages suit the position blobs.
             conn.pragma_update(None, "page_size", 8192)?;
         }
@@ -114,8 +115,10 @@ impl Store {
         conn.pragma_update(None, "cache_size", CACHE_SIZE)?;
         // Statement journals (REPLACE over several indexes needs them) stay off disk.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // The secondary indexes are not built here: if a load was
+        // interrupted they are missing, and the next load is faster without
+        // them and builds them at its end (`build_indexes`).
         migrate::migrate(&conn, path)?;
-        conn.execute_batch(migrate::INDEXES)?;
         packets_vtab::register(&conn, path)?;
         functions::register(&conn)?;
         let services = write::Services::load(&conn)?;
@@ -144,6 +147,9 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(not_an_index(path))?;
+        if version == 0 && !migrate::has_tables(&conn)? {
+            return Err(StoreError::NoIndexYet(path.to_path_buf()));
+        }
         migrate::check_version(version, path)?;
         packets_vtab::register(&conn, path)?;
         functions::register(&conn)?;
@@ -200,8 +206,9 @@ impl Store {
 
     /// Before a load: an index without flows drops its secondary indexes,
     /// which [`Store::build_indexes`] builds at the end. Maintaining them row by
-    /// row costs several times more. Returns whether they were dropped.
-    pub fn defer_indexes(&self) -> Result<bool> {
+    /// row costs several times more. (A load that was interrupted left them
+    /// missing: the next one also loads without them.)
+    pub fn defer_indexes(&self) -> Result<()> {
         let empty: bool =
             self.conn
                 .query_row("SELECT NOT EXISTS (SELECT 1 FROM flow_data)", [], |r| {
@@ -214,7 +221,7 @@ impl Store {
             }
             tx.commit()?;
         }
-        Ok(empty)
+        Ok(())
     }
 
     /// Builds any missing secondary index (after a load, or a load that was
@@ -488,6 +495,77 @@ mod tests {
         assert_eq!(flows_in(&path), 16_000);
     }
 
+    #[test]
+    fn a_load_cut_short_leaves_the_indexes_to_the_end_of_the_next_load() {
+        let path = temp_db("deferred");
+        let indexes = |s: &Store| -> Vec<String> {
+            let mut st = s
+                .conn
+                .prepare(
+                    "SELECT name FROM sqlite_schema
+                     WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let mut all: Vec<String> = migrate::index_names().map(String::from).collect();
+        all.sort();
+        let load = |id: u64, finish: bool| {
+            let store = Store::open(&path).unwrap();
+            store.defer_indexes().unwrap();
+            let mut b = store.batch().unwrap();
+            b.put_flow(&flow(id, "10.0.0.1", "10.0.0.2", 0), None)
+                .unwrap();
+            b.commit().unwrap();
+            if finish {
+                store.build_indexes(1).unwrap();
+            }
+            indexes(&store)
+        };
+        // The first load is cut short before its end: no indexes.
+        assert!(load(1, false).is_empty());
+        // Opening does not build them; the next load builds them at its end.
+        assert!(indexes(&Store::open(&path).unwrap()).is_empty());
+        assert_eq!(load(2, true), all);
+        // Later loads keep them.
+        assert_eq!(load(3, false), all);
+        assert_eq!(flows_in(&path), 3);
+    }
+
+    #[test]
+    fn readers_say_why_a_file_is_not_an_index_they_can_read() {
+        let path = temp_db("readers");
+        let err = |p: &Path| Store::open_read_only(p).err().unwrap();
+        assert!(matches!(err(&path), StoreError::Missing(_)));
+        // What a first run killed before its first commit leaves.
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(err(&path), StoreError::NoIndexYet(_)));
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        }
+        assert!(matches!(err(&path), StoreError::NoIndexYet(_)));
+        // The next run makes it an index.
+        Store::open(&path).unwrap();
+        assert_eq!(flows_in(&path), 0);
+        let foreign = path.with_file_name("notes.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE notes (t TEXT)")
+            .unwrap();
+        assert!(matches!(err(&foreign), StoreError::NotAnIndex(_)));
+        let text = path.with_file_name("notes.txt");
+        std::fs::write(
+            &text,
+            "not a database, longer than a header would be: ".repeat(4),
+        )
+        .unwrap();
+        assert!(matches!(err(&text), StoreError::NotAnIndex(_)));
+    }
+
     /// Rows of `flow_data`, as a new reader sees them.
     fn flows_in(path: &Path) -> u64 {
         let r = Store::open_read_only(path).unwrap();
@@ -510,6 +588,7 @@ mod tests {
             b.put_flow(&flow(i as u64 + 1, a, other, 0), None).unwrap();
         }
         b.commit().unwrap();
+        store.build_indexes(1).unwrap();
         let ids = |sql: &str, cidr: &str| -> Vec<i64> {
             let mut st = store.conn.prepare(sql).unwrap();
             st.query_map([cidr], |r| r.get(0))

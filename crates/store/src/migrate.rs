@@ -37,6 +37,13 @@ pub(crate) fn index_names() -> impl Iterator<Item = &'static str> {
     })
 }
 
+/// Whether the database has any schema object (a new or empty file has none).
+pub(crate) fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_schema)", [], |r| {
+        r.get(0)
+    })
+}
+
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
@@ -67,12 +74,9 @@ pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if found == SCHEMA_VERSION {
         return Ok(());
     }
-    if found == 0 {
-        // An empty file is fine; a database with other tables is not ours.
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-        if tables > 0 {
-            return Err(StoreError::NotAnIndex(path.to_path_buf()));
-        }
+    // An empty file is fine; a database with other tables is not ours.
+    if found == 0 && has_tables(conn)? {
+        return Err(StoreError::NotAnIndex(path.to_path_buf()));
     }
     apply(conn, found, SCHEMA_VERSION)
 }
