@@ -503,7 +503,6 @@ pub(crate) fn run(
 ) -> Result<Report, IndexError> {
     let started = Instant::now();
     let mut store = Store::open(db)?;
-    store.defer_indexes()?;
     if opts.jobs > 1 {
         store.checkpoint_in_background(opts.wal_soft_limit)?;
     }
@@ -584,6 +583,7 @@ pub(crate) fn run(
         }
         b.commit()?;
     }
+    store.defer_indexes(progress.bytes_total.load(Ordering::Relaxed))?;
     for o in &outcomes {
         progress.files_done.fetch_add(1, Ordering::Relaxed);
         on_file(o);
