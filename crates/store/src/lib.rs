@@ -46,7 +46,7 @@ const SORT_CACHE_SIZE: i64 = -2048;
 /// to a 2 GB index (3 GB benchmark run, --jobs 2), keeping them was faster
 /// up to 300 MB, even at 500 MB, and 5-20% slower from 700 MB on: each
 /// row-by-row update costs a b-tree descent, while a build sorts once.
-pub const DEFER_FRACTION: u64 = 4;
+const DEFER_FRACTION: u64 = 4;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -211,26 +211,24 @@ impl Store {
     }
 
     /// Before a load of `new_bytes` of captures: drops the secondary indexes
-    /// when the load is large beside what the index already holds (at least
-    /// 1/[`DEFER_FRACTION`] of it; always into an empty index), and
+    /// when the load is large beside what the index already holds (see
+    /// `DEFER_FRACTION`; always into an empty index), and
     /// [`Store::build_indexes`] builds them at the end. (A load that was
-    /// interrupted left them missing: the next one also loads without
-    /// them.) Returns whether they were dropped.
-    pub fn defer_indexes(&self, new_bytes: u64) -> Result<bool> {
+    /// interrupted left them missing: the next one also loads without them.)
+    pub fn defer_indexes(&self, new_bytes: u64) -> Result<()> {
         let held: i64 = self.conn.query_row(
             "SELECT coalesce(sum(indexed_bytes), 0) FROM files",
             [],
             |r| r.get(0),
         )?;
-        let defer = new_bytes > 0 && new_bytes.saturating_mul(DEFER_FRACTION) >= held as u64;
-        if defer {
+        if new_bytes > 0 && new_bytes.saturating_mul(DEFER_FRACTION) >= held as u64 {
             let tx = self.conn.unchecked_transaction()?;
             for name in migrate::index_names() {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
             }
             tx.commit()?;
         }
-        Ok(defer)
+        Ok(())
     }
 
     /// Builds any missing secondary index (after a load, or a load that was
