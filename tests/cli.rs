@@ -347,6 +347,46 @@ fn sql_is_read_only_and_errors_are_clear() {
     assert!(!missing.exists());
 }
 
+/// A database that cannot be opened is named once, with what is wrong and
+/// what to do, by readers and by `index` alike.
+#[test]
+fn a_file_that_is_not_an_index_is_named_once() {
+    let dir = tmpdir("not-an-index");
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a database\n").unwrap();
+    let captures = testdata("fragments");
+    let cases = [
+        (
+            dir.join("missing.db"),
+            &["flows"][..],
+            "run `pcapidx index` first",
+        ),
+        (text.clone(), &["flows"][..], "is not a pcapidx index"),
+        (
+            text.clone(),
+            &["carve", "--flow-id", "1", "-o", "-"][..],
+            "is not a pcapidx index",
+        ),
+        (
+            text.clone(),
+            &["index", captures.to_str().unwrap()][..],
+            "is not a pcapidx index",
+        ),
+    ];
+    for (db, args, says) in cases {
+        let out = pcapidx(&db, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(
+            err.matches(db.to_str().unwrap()).count(),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database\n");
+}
+
 #[test]
 fn an_index_from_a_newer_pcapidx_is_refused() {
     let db = tmpdir("newer").join("i.db");
