@@ -286,14 +286,23 @@ fn bench(o: &Opts) -> Result<()> {
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
+    // This VM's page cache loses a few MB a second even with most of the
+    // memory free (34 MB of the 3 GB run within 30 s idle): warmed only once,
+    // whichever tool ran first after a loss read those pages from disk. So
+    // every timed run starts with every page read again (untimed; 0.35 s for
+    // 3 GB when they are all there).
+    let warm = || -> Result<()> {
+        for f in &files {
+            std::io::copy(&mut std::fs::File::open(f)?, &mut std::io::sink())?;
+        }
+        Ok(())
+    };
     eprintln!(
         "warming the page cache ({} files, {:.2} GB)...",
         files.len(),
         bytes as f64 / 1e9
     );
-    for f in &files {
-        std::io::copy(&mut std::fs::File::open(f)?, &mut std::io::sink())?;
-    }
+    warm()?;
     let db = data.with_file_name(format!(
         "{}.db",
         data.file_name().and_then(|n| n.to_str()).unwrap_or("bench")
@@ -306,6 +315,7 @@ fn bench(o: &Opts) -> Result<()> {
     // slow spell of the machine (these VMs have them) weighs on all three
     // rather than on whichever ran during it: the ratios are what count.
     let tcpdump_once = || -> Result<Duration> {
+        warm()?;
         let start = Instant::now();
         for f in &files {
             timed(
@@ -319,6 +329,7 @@ fn bench(o: &Opts) -> Result<()> {
     };
     let index_once = |jobs: usize| -> Result<(Duration, String)> {
         remove_db(&db);
+        warm()?;
         timed(
             Command::new(&bin)
                 .arg("--db")
@@ -375,6 +386,7 @@ fn bench(o: &Opts) -> Result<()> {
         );
         let (mut took, mut ratios) = (Vec::new(), Vec::new());
         for _ in 0..o.tshark_runs.max(1) {
+            warm()?;
             let start = Instant::now();
             for f in &files {
                 timed(
@@ -489,6 +501,7 @@ fn bench(o: &Opts) -> Result<()> {
         let id = f["flow_id"].to_string();
         let out = data.with_file_name("carved.pcap");
         let mut t = Vec::new();
+        warm()?;
         for _ in 0..5.max(o.runs) {
             t.push(
                 timed(
@@ -529,6 +542,7 @@ fn bench(o: &Opts) -> Result<()> {
                     "SELECT DISTINCT f.path FROM packets p JOIN files f USING (file_id) WHERE p.flow_id = {id}"
                 ),
             )?;
+            warm()?;
             let start = Instant::now();
             for p in paths {
                 let tmp = data.with_file_name("tshark-carved.pcap");
