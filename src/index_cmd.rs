@@ -171,16 +171,14 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         r.bytes as f64 / 1e6 / secs,
         r.packets as f64 / secs
     )?;
-    let pct = if r.bytes > 0 {
-        100.0 * r.index_bytes as f64 / r.bytes as f64
+    // A run that read nothing has no ratio to give (it used to say 0.0%).
+    let share = if r.bytes > 0 {
+        let pct = 100.0 * r.index_bytes as f64 / r.bytes as f64;
+        format!(" ({pct:.1}% of the bytes read this run)")
     } else {
-        0.0
+        String::new()
     };
-    writeln!(
-        out,
-        "index:   {:.1} MB ({pct:.1}% of the bytes read this run)",
-        r.index_bytes as f64 / 1e6
-    )?;
+    writeln!(out, "index:   {:.1} MB{share}", r.index_bytes as f64 / 1e6)?;
     let phases: Vec<String> = r
         .phases
         .iter()

@@ -29,6 +29,12 @@ fn a_second_run_changes_nothing() {
         out.contains("0 indexed") && out.contains("10 unchanged"),
         "{out}"
     );
+    // Nothing read, so no share of it to give.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("index:") && !l.contains('%')),
+        "{out}"
+    );
     assert_eq!(content(&db), before);
     let files_after = sql(&db, "SELECT * FROM files ORDER BY file_id");
     let strip = |rows: &[serde_json::Map<String, serde_json::Value>]| -> Vec<String> {
