@@ -84,7 +84,7 @@ pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
         done.store(true, Ordering::Relaxed);
         r
     })
-    .map_err(|e| crate::about_index(e, "indexing into", db))?;
+    .with_context(|| format!("indexing into {}", db.display()))?;
     if !args.quiet {
         // A reader that went away (`pcapidx index DIR | head -1`) does not
         // change how the run went, which the exit status still says.

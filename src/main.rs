@@ -154,21 +154,7 @@ fn run(cli: Cli) -> Result<Outcome> {
 }
 
 pub(crate) fn open_read_only(db: &std::path::Path) -> Result<Store> {
-    Store::open_read_only(db).map_err(|e| about_index(e, "cannot open the index", db))
-}
-
-/// Says which index an error is about, unless its message already names it
-/// ("no index at X", "X is not a pcapidx index").
-pub(crate) fn about_index<E>(e: E, doing: &str, db: &std::path::Path) -> anyhow::Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let path = db.display().to_string();
-    if e.to_string().contains(&path) {
-        e.into()
-    } else {
-        anyhow::Error::new(e).context(format!("{doing} {path}"))
-    }
+    Store::open_read_only(db).with_context(|| format!("cannot open the index {}", db.display()))
 }
 
 /// A `--where` that does not compile is an error naming it (not the query

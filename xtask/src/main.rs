@@ -136,7 +136,7 @@ fn timed(cmd: &mut Command) -> Result<(Duration, String)> {
 }
 
 /// A fixed amount of CPU work that stays in the core's cache: a
-/// multiply-xorshift walk over 64 KiB, about a quarter of a second.
+/// multiply-xorshift walk over 64 KiB, about 0.1 s here.
 fn spin() -> u64 {
     let buf: Vec<u64> = (0..8192u64)
         .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -152,8 +152,9 @@ fn spin() -> u64 {
 }
 
 /// How much faster `cores` copies of [`spin`] at once finish than one
-/// alone would: what this machine gives to perfectly parallel work right
-/// now (a VM's cores may be hyperthreads of one physical core, or busy).
+/// alone would: whether this machine's cores are all there right now (a
+/// VM's may be hyperthreads of one physical core, or busy). Work that
+/// leans on memory can scale less even when this says 2x.
 fn parallel_scaling(cores: usize) -> f64 {
     let start = Instant::now();
     std::hint::black_box(spin());
@@ -165,6 +166,12 @@ fn parallel_scaling(cores: usize) -> f64 {
         }
     });
     cores as f64 * one.as_secs_f64() / start.elapsed().as_secs_f64()
+}
+
+/// The lowest and highest of `v` (zeros if it is empty).
+fn min_max(v: &[f64]) -> (f64, f64) {
+    let by = |f: fn(f64, f64) -> f64| v.iter().copied().reduce(f).unwrap_or(0.0);
+    (by(f64::min), by(f64::max))
 }
 
 fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
@@ -403,13 +410,9 @@ fn bench(o: &Opts) -> Result<()> {
         .zip(&i_n)
         .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
         .collect();
-    let spread = |f: fn(f64, f64) -> f64| pair_ratios.iter().copied().reduce(f).unwrap_or(0.0);
-    let (lo, hi) = (spread(f64::min), spread(f64::max));
+    let (lo, hi) = min_max(&pair_ratios);
     let (t1, tn) = (median(i1), median(i_n));
-    let (s_lo, s_hi) = (
-        scaling.iter().copied().fold(f64::INFINITY, f64::min),
-        scaling.iter().copied().fold(0.0, f64::max),
-    );
+    let (s_lo, s_hi) = min_max(&scaling);
     let scaling = median(scaling);
     let packets = summary_number(&summary, "packets:", "packets:").unwrap_or(0.0);
     let peak = summary_number(&summary, "memory:", "memory:").unwrap_or(0.0);
@@ -471,7 +474,7 @@ fn bench(o: &Opts) -> Result<()> {
             t1.as_secs_f64() / tn.as_secs_f64()
         ),
     ));
-    // The --jobs ratio cannot pass what the machine gives any parallel work.
+    // The --jobs ratio cannot pass what the machine gives parallel work.
     rows.push((
         format!("the machine, {cores} copies of a CPU loop at once"),
         format!(

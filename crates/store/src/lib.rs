@@ -52,14 +52,16 @@ const DEFER_FRACTION: u64 = 4;
 pub enum StoreError {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("no index at {0} (run `pcapidx index` first)")]
-    Missing(PathBuf),
-    #[error("{0} is not a pcapidx index")]
-    NotAnIndex(PathBuf),
+    // The next three leave naming the file to the caller, which says what
+    // it was doing with it.
+    #[error("there is no such file (run `pcapidx index` first)")]
+    Missing,
+    #[error("it is not a pcapidx index")]
+    NotAnIndex,
     #[error(
-        "{0} holds no index yet: the `pcapidx index` run that created it stopped before its first commit (run it again)"
+        "it holds no index yet: the `pcapidx index` run that created it stopped before its first commit (run it again)"
     )]
-    NoIndexYet(PathBuf),
+    NoIndexYet,
     #[error(
         "the index was written by a newer pcapidx (schema version {found}); this pcapidx knows up to version {known}: upgrade pcapidx"
     )]
@@ -88,10 +90,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The first read of a file that is not SQLite fails with NotADatabase:
 /// say it is not an index.
-fn not_an_index(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |e| match e {
+fn not_an_index(e: rusqlite::Error) -> StoreError {
+    match e {
         rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-            StoreError::NotAnIndex(path.to_path_buf())
+            StoreError::NotAnIndex
         }
         e => e.into(),
     }
@@ -111,7 +113,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        if !migrate::has_tables(&conn).map_err(not_an_index(path))? {
+        if !migrate::has_tables(&conn).map_err(not_an_index)? {
             // Must precede the first write; larger pages suit the position blobs.
             conn.pragma_update(None, "page_size", 8192)?;
         }
@@ -124,7 +126,7 @@ impl Store {
         // The secondary indexes are not built here: if a load was
         // interrupted they are missing, and the next load is faster without
         // them and builds them at its end (`build_indexes`).
-        migrate::migrate(&conn, path)?;
+        migrate::migrate(&conn)?;
         packets_vtab::register(&conn, path)?;
         functions::register(&conn)?;
         let services = write::Services::load(&conn)?;
@@ -140,7 +142,7 @@ impl Store {
     /// change the database.
     pub fn open_read_only(path: &Path) -> Result<Store> {
         if !path.exists() {
-            return Err(StoreError::Missing(path.to_path_buf()));
+            return Err(StoreError::Missing);
         }
         let conn = Connection::open_with_flags(
             path,
@@ -152,11 +154,11 @@ impl Store {
         conn.pragma_update(None, "query_only", "ON")?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(not_an_index(path))?;
+            .map_err(not_an_index)?;
         if version == 0 && !migrate::has_tables(&conn)? {
-            return Err(StoreError::NoIndexYet(path.to_path_buf()));
+            return Err(StoreError::NoIndexYet);
         }
-        migrate::check_version(version, path)?;
+        migrate::check_version(version)?;
         packets_vtab::register(&conn, path)?;
         functions::register(&conn)?;
         Ok(Store {
@@ -555,15 +557,15 @@ mod tests {
     fn readers_say_why_a_file_is_not_an_index_they_can_read() {
         let path = temp_db("readers");
         let err = |p: &Path| Store::open_read_only(p).err().unwrap();
-        assert!(matches!(err(&path), StoreError::Missing(_)));
+        assert!(matches!(err(&path), StoreError::Missing));
         // What a first run killed before its first commit leaves.
         std::fs::write(&path, b"").unwrap();
-        assert!(matches!(err(&path), StoreError::NoIndexYet(_)));
+        assert!(matches!(err(&path), StoreError::NoIndexYet));
         {
             let c = Connection::open(&path).unwrap();
             c.pragma_update(None, "journal_mode", "WAL").unwrap();
         }
-        assert!(matches!(err(&path), StoreError::NoIndexYet(_)));
+        assert!(matches!(err(&path), StoreError::NoIndexYet));
         // The next run makes it an index.
         Store::open(&path).unwrap();
         assert_eq!(flows_in(&path), 0);
@@ -572,14 +574,14 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE notes (t TEXT)")
             .unwrap();
-        assert!(matches!(err(&foreign), StoreError::NotAnIndex(_)));
+        assert!(matches!(err(&foreign), StoreError::NotAnIndex));
         let text = path.with_file_name("notes.txt");
         std::fs::write(
             &text,
             "not a database, longer than a header would be: ".repeat(4),
         )
         .unwrap();
-        assert!(matches!(err(&text), StoreError::NotAnIndex(_)));
+        assert!(matches!(err(&text), StoreError::NotAnIndex));
     }
 
     /// Rows of `flow_data`, as a new reader sees them.
