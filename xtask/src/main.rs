@@ -255,9 +255,9 @@ fn commit() -> String {
     if dirty { format!("{hash}+dirty") } else { hash }
 }
 
-/// The phases after reading on the summary's `time:` line ("saving open
+/// The phases on the summary's `time:` line ("reading 1.16 s, saving open
 /// flows 0.13 s, ..."), as (name, seconds).
-fn tail_phases(text: &str) -> Vec<(String, f64)> {
+fn time_phases(text: &str) -> Vec<(String, f64)> {
     let Some(line) = text.lines().find_map(|l| l.strip_prefix("time:")) else {
         return Vec::new();
     };
@@ -266,8 +266,17 @@ fn tail_phases(text: &str) -> Vec<(String, f64)> {
             let (name, secs) = part.trim().strip_suffix(" s")?.rsplit_once(' ')?;
             Some((name.to_string(), secs.parse().ok()?))
         })
-        .filter(|(name, _)| name != "reading")
         .collect()
+}
+
+/// A run's phases split into reading (the part more jobs can share) and
+/// the phases after it (which run on one core whatever `--jobs` says).
+fn split_phases(mut all: Vec<(String, f64)>) -> (f64, Vec<(String, f64)>) {
+    let reading = all
+        .iter()
+        .position(|p| p.0 == "reading")
+        .map_or(0.0, |i| all.remove(i).1);
+    (reading, all)
 }
 
 /// The value after `label` on the summary line that starts with it.
@@ -391,15 +400,27 @@ fn bench(o: &Opts) -> Result<()> {
     let mut tails = Vec::new();
     let mut summary = String::new();
     let mut scaling = Vec::new();
+    let (mut reading_ratios, mut caps) = (Vec::new(), Vec::new());
     for _ in 0..o.runs {
         if with_tcpdump {
             td.push(tcpdump_once()?);
         }
         scaling.push(parallel_scaling(cores));
-        i1.push(index_once(1)?.0);
-        let (d, out) = index_once(cores)?;
-        i_n.push(d);
-        tails.push(tail_phases(&out));
+        let (d1, out) = index_once(1)?;
+        let (read1, _) = split_phases(time_phases(&out));
+        let (dn, out) = index_once(cores)?;
+        let (read_n, tail) = split_phases(time_phases(&out));
+        if read1 > 0.0 && read_n > 0.0 {
+            reading_ratios.push(read1 / read_n);
+            // The --jobs N run with its reading `cores` times as fast as
+            // --jobs 1's and all else as it was: the most this pair's
+            // ratio could be while the rest runs on one core.
+            let best = dn.as_secs_f64() - read_n + read1 / cores as f64;
+            caps.push(d1.as_secs_f64() / best);
+        }
+        i1.push(d1);
+        i_n.push(dn);
+        tails.push(tail);
         summary = out;
     }
     let tcpdump = with_tcpdump.then(|| median(td));
@@ -481,6 +502,19 @@ fn bench(o: &Opts) -> Result<()> {
             "{scaling:.2}x as fast as one ({s_lo:.2}x to {s_hi:.2}x, measured before each --jobs 1 run)"
         ),
     ));
+    // The ratio split in two: how the reading itself scales, and how far
+    // the phases after it (one core) let the whole go.
+    if !reading_ratios.is_empty() {
+        let (r_lo, r_hi) = min_max(&reading_ratios);
+        rows.push((
+            format!("reading alone, --jobs {cores} against --jobs 1"),
+            format!(
+                "{:.2}x as fast (pairs of runs: {r_lo:.2}x to {r_hi:.2}x); were it {cores}x, the whole run would be at most {:.2}x as fast, the rest staying on one core",
+                median(reading_ratios),
+                median(caps)
+            ),
+        ));
+    }
     // What follows the last byte runs on one core whatever --jobs says.
     // The split shown is the median run's, so that its parts add up.
     let sum = |t: &[(String, f64)]| t.iter().map(|p| p.1).sum::<f64>();
@@ -660,11 +694,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_phases_after_reading_come_from_the_summary() {
+    fn the_summary_splits_into_reading_and_what_follows() {
         let summary = "packets: 3 in 1 new flows\n\
             time:    reading 1.16 s, saving open flows 0.13 s, building indexes 0.17 s, writing the database file 0.05 s\n\
             memory:  95 MB peak\n";
-        let phases = tail_phases(summary);
+        let (reading, phases) = split_phases(time_phases(summary));
+        assert!((reading - 1.16).abs() < 1e-9);
         let names: Vec<&str> = phases.iter().map(|p| p.0.as_str()).collect();
         assert_eq!(
             names,
@@ -676,6 +711,7 @@ mod tests {
         );
         let total: f64 = phases.iter().map(|p| p.1).sum();
         assert!((total - 0.35).abs() < 1e-9);
-        assert!(tail_phases("no such line").is_empty());
+        assert!(time_phases("no such line").is_empty());
+        assert_eq!(split_phases(Vec::new()), (0.0, Vec::new()));
     }
 }
