@@ -2,6 +2,7 @@
 //! checked against the generator's ground truth and against tshark.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileTypeExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -565,4 +566,93 @@ fn carving_does_not_scan_files() {
         t_big <= 2.0 * t_small + 0.02,
         "{t_big} vs {t_small}: carving reads more than the session"
     );
+}
+
+/// `-o` writes into what it names: a FIFO, a character device, a
+/// descriptor (`/dev/stdout`, a shell's `>(...)`) in place; through a
+/// symlink, its target (the link stays a link). Never the real /dev/null:
+/// the device test makes its own node in a temporary folder.
+#[test]
+fn carve_output_writes_into_devices_fifos_links_and_descriptors() {
+    let dir = tmpdir("carve-out-kinds");
+    let db = dir.join("i.db");
+    pcapidx_ok(&db, &["index", testdata("rotated").to_str().unwrap(), "-q"], 0);
+    let args = ["--flow-id", "1", "-q"];
+    let want_path = dir.join("want.pcap");
+    carve(&db, &args, &want_path);
+    let want = std::fs::read(&want_path).unwrap();
+    assert!(want.len() > 24);
+
+    // A symlink: the target gets the capture, the link stays.
+    std::fs::write(dir.join("target.pcap"), b"old").unwrap();
+    std::os::unix::fs::symlink("target.pcap", dir.join("link.pcap")).unwrap();
+    carve(&db, &args, &dir.join("link.pcap"));
+    assert!(
+        std::fs::symlink_metadata(dir.join("link.pcap"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(dir.join("target.pcap")).unwrap(), want);
+
+    // A FIFO with a reader waiting on it: the reader gets the capture.
+    let fifo = dir.join("fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    carve(&db, &args, &fifo);
+    assert_eq!(reader.join().unwrap(), want);
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // /dev/stdout when standard output is a pipe.
+    let o = bin()
+        .arg("--db")
+        .arg(&db)
+        .args(["carve", "-o", "/dev/stdout"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, want);
+
+    // A shell's process substitution: /dev/fd/N, a pipe to `cat`.
+    let sub = dir.join("from-substitution.pcap");
+    let script = format!(
+        "{bin:?} --db {db:?} carve --flow-id 1 -q -o >(cat > {sub:?}); wait",
+        bin = env!("CARGO_BIN_EXE_pcapidx"),
+    );
+    let st = Command::new("bash").args(["-c", &script]).status().unwrap();
+    assert!(st.success());
+    // The substituted `cat` may finish just after bash's wait returns.
+    for _ in 0..100 {
+        if std::fs::read(&sub).is_ok_and(|b| b.len() == want.len()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read(&sub).unwrap(), want);
+
+    // A character device of our own (root only: mknod needs it).
+    let null = dir.join("null");
+    let made = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        carve(&db, &args, &null);
+        let ft = std::fs::symlink_metadata(&null).unwrap().file_type();
+        assert!(ft.is_char_device(), "the device node was replaced");
+        assert_eq!(std::fs::read(&null).unwrap(), b"");
+    } else {
+        eprintln!("skipped the character-device case: mknod needs root");
+    }
+
+    // A folder is refused, naming it, and left alone.
+    let o = pcapidx(&db, &["carve", "--flow-id", "1", "-o", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("folder"));
 }

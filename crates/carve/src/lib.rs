@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pcapidx_capture::{
     CaptureWriter, FileFormat, Interface, OutputFormat, WriteRecord, fingerprint, read_record_at,
@@ -316,19 +316,108 @@ impl Plan {
     }
 }
 
-/// Writes to `path` through a temporary file beside it, renamed at the end:
-/// a failure never leaves a half-written capture under the name asked for.
-pub fn write_file(plan: &Plan, path: &std::path::Path) -> Result<Carved, CarveError> {
+/// Where `-o PATH` really writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// A regular file (or none yet) at this path, a symlink's final target
+    /// when `-o` named a link: written beside it and renamed over it.
+    Replace(PathBuf),
+    /// Anything else that exists (a FIFO, a character device such as
+    /// `/dev/null`, a socket, `/dev/stdout`, `/dev/fd/N`): opened and
+    /// written in place, as `tcpdump -w` does, since replacing it would
+    /// destroy the device or leave its reader waiting forever.
+    InPlace(PathBuf),
+}
+
+/// Decides how `-o path` is written (see [`OutputTarget`]).
+pub fn output_target(path: &Path) -> io::Result<OutputTarget> {
+    // `/dev/fd/N` and `/proc/self/fd/N` name open descriptors: their links
+    // cannot be followed by name to a place where a rename would mean
+    // anything (a pipe has no folder), so they are always written in place.
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let descriptor = ["/dev/stdout", "/dev/stderr", "/dev/fd"]
+        .iter()
+        .any(|d| abs.starts_with(d))
+        || (abs.starts_with("/proc") && abs.components().any(|c| c.as_os_str() == "fd"));
+    if descriptor {
+        return Ok(OutputTarget::InPlace(path.to_path_buf()));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Ok(OutputTarget::InPlace(path.to_path_buf()));
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "it is a folder: name a file inside it",
+            ));
+        }
+        _ => {}
+    }
+    Ok(OutputTarget::Replace(final_target(&abs)?))
+}
+
+/// The path a chain of symbolic links ends at (the path itself when it is
+/// not a link; a dangling link's target, which the rename then creates).
+fn final_target(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // As the kernel does (MAXSYMLINKS): past 40 links it is a loop.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes to `path`: a regular file through a temporary file beside it,
+/// renamed at the end, so a failure never leaves a half-written capture
+/// under the name asked for; a device, FIFO or descriptor in place.
+pub fn write_file(plan: &Plan, path: &Path) -> Result<Carved, CarveError> {
+    match output_target(path)? {
+        OutputTarget::InPlace(p) => {
+            // Truncation is what `tcpdump -w /dev/stdout` does to a file
+            // behind a descriptor; devices and FIFOs ignore it.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&p)?;
+            let mut out = io::BufWriter::with_capacity(1 << 16, f);
+            let carved = plan.write(&mut out)?;
+            out.flush()?;
+            Ok(carved)
+        }
+        OutputTarget::Replace(p) => replace_file(plan, &p),
+    }
+}
+
+fn replace_file(plan: &Plan, path: &Path) -> Result<Carved, CarveError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map_or_else(|| "carve".into(), |n| n.to_string_lossy().into_owned());
     let tmp: PathBuf = dir.join(format!(".{name}.pcapidx-{}.tmp", std::process::id()));
     let result = (|| {
         let f = File::create(&tmp)?;
+        // A file that is replaced keeps its permissions (a umask-made
+        // temporary file would otherwise loosen or tighten them).
+        if let Ok(m) = std::fs::metadata(path) {
+            f.set_permissions(m.permissions())?;
+        }
         let carved = plan.write(io::BufWriter::with_capacity(1 << 16, &f))?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -338,4 +427,47 @@ pub fn write_file(plan: &Plan, path: &std::path::Path) -> Result<Carved, CarveEr
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pcapidx-carve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn output_targets_follow_links_and_keep_devices() {
+        let d = tmp("targets");
+        let plain = d.join("a.pcap");
+        assert_eq!(
+            output_target(&plain).unwrap(),
+            OutputTarget::Replace(plain.clone())
+        );
+        std::fs::write(d.join("real.pcap"), b"x").unwrap();
+        std::os::unix::fs::symlink("real.pcap", d.join("link.pcap")).unwrap();
+        std::os::unix::fs::symlink("link.pcap", d.join("link2.pcap")).unwrap();
+        assert_eq!(
+            output_target(&d.join("link2.pcap")).unwrap(),
+            OutputTarget::Replace(d.join("real.pcap"))
+        );
+        std::os::unix::fs::symlink("gone.pcap", d.join("dangling.pcap")).unwrap();
+        assert_eq!(
+            output_target(&d.join("dangling.pcap")).unwrap(),
+            OutputTarget::Replace(d.join("gone.pcap"))
+        );
+        std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+        assert!(output_target(&d.join("loop")).is_err());
+        assert!(output_target(&d).is_err());
+        for dev in ["/dev/null", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+            assert_eq!(
+                output_target(Path::new(dev)).unwrap(),
+                OutputTarget::InPlace(dev.into())
+            );
+        }
+    }
 }
