@@ -168,15 +168,17 @@ pub(crate) fn check_where(store: &Store, where_: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Makes SQLite's refusal to write through a read-only connection readable.
+/// Makes SQLite's refusal to write through a read-only connection readable
+/// (the store refuses most such statements before they run; this is what
+/// SQLite itself refuses at run time), by its error code.
 fn explain_sql_error(e: anyhow::Error) -> anyhow::Error {
     let readonly = e.chain().any(|c| {
-        c.to_string().contains("readonly database") || c.to_string().contains("query_only")
+        c.downcast_ref::<pcapidx_store::StoreError>()
+            .and_then(pcapidx_store::StoreError::sqlite_code)
+            == Some(pcapidx_store::SqliteCode::ReadOnly)
     });
     if readonly {
-        anyhow::anyhow!(
-            "pcapidx sql is read-only: statements that change the index are refused ({e:#})"
-        )
+        anyhow::anyhow!("refused: the SQL is read-only and this statement would write")
     } else {
         e
     }

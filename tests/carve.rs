@@ -1,8 +1,8 @@
 //! `pcapidx carve`: records byte for byte, in time order, from many files,
 //! checked against the generator's ground truth and against tshark.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -576,7 +576,11 @@ fn carving_does_not_scan_files() {
 fn carve_output_writes_into_devices_fifos_links_and_descriptors() {
     let dir = tmpdir("carve-out-kinds");
     let db = dir.join("i.db");
-    pcapidx_ok(&db, &["index", testdata("rotated").to_str().unwrap(), "-q"], 0);
+    pcapidx_ok(
+        &db,
+        &["index", testdata("rotated").to_str().unwrap(), "-q"],
+        0,
+    );
     let args = ["--flow-id", "1", "-q"];
     let want_path = dir.join("want.pcap");
     carve(&db, &args, &want_path);
@@ -605,7 +609,12 @@ fn carve_output_writes_into_devices_fifos_links_and_descriptors() {
     };
     carve(&db, &args, &fifo);
     assert_eq!(reader.join().unwrap(), want);
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
 
     // /dev/stdout when standard output is a pipe.
     let o = bin()
@@ -652,7 +661,10 @@ fn carve_output_writes_into_devices_fifos_links_and_descriptors() {
     }
 
     // A folder is refused, naming it, and left alone.
-    let o = pcapidx(&db, &["carve", "--flow-id", "1", "-o", dir.to_str().unwrap()]);
+    let o = pcapidx(
+        &db,
+        &["carve", "--flow-id", "1", "-o", dir.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("folder"));
 }

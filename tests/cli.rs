@@ -331,13 +331,33 @@ fn sql_is_read_only_and_errors_are_clear() {
         "DROP VIEW flows",
         "UPDATE flow_data SET proto = 1",
         "DELETE FROM files",
+        "VACUUM INTO 'copy.db'",
+        "PRAGMA journal_mode=DELETE",
+    ] {
+        let out = bin()
+            .current_dir(db.parent().unwrap())
+            .arg("--db")
+            .arg(&db)
+            .args(["sql", stmt])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stmt}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("SQL is read-only"), "{stmt}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!err.contains("Error code"), "{err}");
+    }
+    assert!(!db.with_file_name("copy.db").exists());
+    // Still a WAL index: the refused pragma changed nothing.
+    assert_eq!(sql(&db, "PRAGMA journal_mode")[0]["journal_mode"], "wal");
+    for (stmt, says) in [
+        ("", "no SQL statement given"),
+        ("SELECT nope FROM flows", "no such column: nope"),
     ] {
         let out = pcapidx(&db, &["sql", stmt]);
         assert_eq!(out.status.code(), Some(2), "{stmt}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("read-only"),
-            "{stmt}: {out:?}"
-        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim(), format!("pcapidx: {says}"), "{stmt}");
     }
     assert_eq!(
         sql(&db, "SELECT count(*) AS n FROM flows")[0]["n"].as_u64(),

@@ -33,6 +33,7 @@ pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
 pub use reports::{FlowQuery, Section, files_sql, flows_sql, macs_sql, summary_sections};
+pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;
 pub use summary::Table;
 pub use write::Batch;
@@ -50,8 +51,10 @@ const DEFER_FRACTION: u64 = 4;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("{0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// SQLite's own message, once: the cause chain stops here, since
+    /// rusqlite's error would repeat it with its code number.
+    #[error("{}", sqlite_text(.0))]
+    Sqlite(rusqlite::Error),
     // The next three leave naming the file to the caller, which says what
     // it was doing with it.
     #[error("there is no such file (run `pcapidx index` first)")]
@@ -80,13 +83,41 @@ pub enum StoreError {
     Expression(String),
     #[error("damaged index: {0}")]
     Damaged(String),
-    #[error("the index is read-only here: {0}")]
+    /// A statement refused on a read-only store, before it ran.
+    #[error("{0}")]
     ReadOnly(String),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl StoreError {
+    /// SQLite's error code, when SQLite said no.
+    pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => Some(f.code),
+            _ => None,
+        }
+    }
+}
+
+/// One line for a rusqlite error: SQLite's message (its code's meaning
+/// when it gave none), never the message followed by itself again.
+fn sqlite_text(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        rusqlite::Error::SqliteFailure(f, None) => f.to_string(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        e => e.to_string(),
+    }
+}
 
 /// The first read of a file that is not SQLite fails with NotADatabase:
 /// say it is not an index.
@@ -582,6 +613,45 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(err(&text), StoreError::NotAnIndex));
+    }
+
+    #[test]
+    fn user_sql_that_would_write_is_refused_before_it_touches_anything() {
+        let path = temp_db("refuse");
+        Store::open(&path).unwrap();
+        let r = Store::open_read_only(&path).unwrap();
+        let copy = path.with_file_name("copy.db");
+        let run = |sql: &str| r.query::<StoreError>(sql, &[], |_| Ok(()));
+        for sql in [
+            format!("VACUUM INTO '{}'", copy.display()),
+            "PRAGMA journal_mode=DELETE".into(),
+            "DELETE FROM flow_data".into(),
+            "CREATE TABLE t (x)".into(),
+            "PRAGMA user_version = 7".into(),
+        ] {
+            match run(&sql) {
+                Err(StoreError::ReadOnly(why)) => assert!(why.contains("read-only"), "{why}"),
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+        assert!(!copy.exists(), "VACUUM INTO left a file behind");
+        for sql in ["", "  -- nothing\n /* at all */ "] {
+            match run(sql) {
+                Err(StoreError::Expression(why)) => assert!(why.contains("no SQL"), "{why}"),
+                other => panic!("{sql:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            run("SELECT 1; SELECT 2"),
+            Err(StoreError::Expression(_))
+        ));
+        run("PRAGMA journal_mode").unwrap();
+        run("PRAGMA table_info(flow_data)").unwrap();
+        run("SELECT count(*) FROM flows").unwrap();
+        // One line: SQLite's message, not followed by itself and its code.
+        let e = run("SELECT nope FROM flows").unwrap_err();
+        assert_eq!(e.to_string(), "no such column: nope");
+        assert!(std::error::Error::source(&e).is_none());
     }
 
     /// Rows of `flow_data`, as a new reader sees them.

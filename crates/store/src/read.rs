@@ -354,7 +354,7 @@ impl Store {
         mut visit: impl FnMut(QueryRow<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let sqlite = |e: rusqlite::Error| E::from(StoreError::from(e));
-        let mut st = self.conn.prepare(sql).map_err(sqlite)?;
+        let mut st = prepare_read_only(&self.conn, sql).map_err(E::from)?;
         let names: Vec<String> = st.column_names().map(str::to_string).collect();
         visit(QueryRow::Columns(&names))?;
         let mut rows = st
@@ -370,4 +370,69 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Prepares one statement that only reads. Anything that would write — to
+/// the index, or to another file (`VACUUM INTO`, `PRAGMA journal_mode`) —
+/// is refused here, before it runs, so it touches nothing (the read-only
+/// connection would refuse it too, but only after creating the file or
+/// with an I/O error that reads like damage).
+fn prepare_read_only<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+) -> Result<rusqlite::Statement<'c>> {
+    // SQLite prepares an empty text as no statement at all, which answers
+    // "API misuse" when run.
+    if is_blank_sql(sql) {
+        return Err(StoreError::Expression("no SQL statement given".into()));
+    }
+    let st = match conn.prepare(sql) {
+        Ok(st) => st,
+        Err(rusqlite::Error::MultipleStatement) => {
+            return Err(StoreError::Expression(
+                "give one statement at a time (the text holds more than one)".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !st.readonly() && !is_pragma_query(sql) {
+        return Err(StoreError::ReadOnly(
+            "refused, nothing touched: the SQL is read-only and this statement would write (use SELECT, WITH, EXPLAIN, or a PRAGMA that only reads)".into(),
+        ));
+    }
+    Ok(st)
+}
+
+/// Only white space and comments.
+fn is_blank_sql(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest.is_empty();
+        }
+    }
+}
+
+/// `PRAGMA name` with no value: reading a setting (`journal_mode`,
+/// `page_size`), which SQLite does not mark read-only because the same
+/// pragma given a value writes. Those that act when named alone are left out.
+fn is_pragma_query(sql: &str) -> bool {
+    let mut words = sql.trim().trim_end_matches(';').split_whitespace();
+    let (Some(kw), Some(name), None) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    let name = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+    kw.eq_ignore_ascii_case("pragma")
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && ![
+            "optimize",
+            "wal_checkpoint",
+            "incremental_vacuum",
+            "shrink_memory",
+        ]
+        .contains(&name.as_str())
 }
