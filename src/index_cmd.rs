@@ -137,16 +137,28 @@ fn file_message(o: &FileOutcome) -> Option<String> {
 }
 
 fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
-    let failed = r.files.iter().filter(|f| f.is_failure()).count();
+    // Each file in exactly one group, so the groups add up to the files seen.
+    let count = |action: Action, complete: bool| {
+        r.files
+            .iter()
+            .filter(|f| f.action == action && f.is_failure() != complete)
+            .count()
+    };
+    let partial = r
+        .files
+        .iter()
+        .filter(|f| matches!(f.action, Action::Indexed | Action::Resumed) && f.is_failure())
+        .count();
     writeln!(
         out,
-        "files:   {} indexed, {} continued, {} unchanged, {} not captures, {} failed or partial, {} skipped",
-        r.count(Action::Indexed),
-        r.count(Action::Resumed),
+        "files:   {} indexed, {} continued, {} unchanged, {} partial, {} failed, {} skipped, {} not captures",
+        count(Action::Indexed, true),
+        count(Action::Resumed, true),
         r.count(Action::Unchanged),
-        r.count(Action::NotACapture),
-        failed,
+        partial,
+        r.count(Action::Failed),
         r.count(Action::Skipped),
+        r.count(Action::NotACapture),
     )?;
     let not_captures: Vec<&str> = r
         .files
@@ -154,8 +166,17 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         .filter(|f| f.action == Action::NotACapture)
         .map(|f| f.path.as_str())
         .collect();
-    if !not_captures.is_empty() {
-        writeln!(out, "not captures: {}", not_captures.join(", "))?;
+    // A folder of logs beside the captures must not make a line of kilobytes.
+    const NAMED: usize = 3;
+    match not_captures.len() {
+        0 => {}
+        n if n <= NAMED => writeln!(out, "not captures: {}", not_captures.join(", "))?,
+        n => writeln!(
+            out,
+            "not captures: {}, and {} more (`pcapidx files --status not-a-capture` lists them)",
+            not_captures[..NAMED].join(", "),
+            n - NAMED
+        )?,
     }
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     writeln!(

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
-use pcapidx_store::Store;
+use pcapidx_store::{LIST_COLUMNS, Store, Value};
 
 use crate::cli::{Format, SummaryFormat};
 use crate::output::{RowPrinter, json, text};
@@ -20,8 +20,12 @@ pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
         match format {
             SummaryFormat::Json => {
                 let objects = t.rows.iter().map(|r| {
-                    let obj: serde_json::Map<String, serde_json::Value> =
-                        t.columns.iter().cloned().zip(r.iter().map(json)).collect();
+                    let obj: serde_json::Map<String, serde_json::Value> = t
+                        .columns
+                        .iter()
+                        .zip(r)
+                        .map(|(c, v)| (c.clone(), json_cell(c, v)))
+                        .collect();
                     serde_json::Value::Object(obj)
                 });
                 let value = if s.single {
@@ -37,8 +41,9 @@ pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
                     let width = t.columns.iter().map(String::len).max().unwrap_or(0) + 1;
                     for row in &t.rows {
                         for (c, v) in t.columns.iter().zip(row) {
-                            let label = format!("{}:", c.replace('_', " "));
-                            writeln!(out, "  {label:<width$} {}", text(v))?;
+                            let (label, value) = text_cell(c, v);
+                            let label = format!("{label}:");
+                            writeln!(out, "  {label:<width$} {value}")?;
                         }
                     }
                 } else if t.rows.is_empty() {
@@ -64,4 +69,69 @@ pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// A summary value for JSON: lists (see `LIST_COLUMNS`) as arrays.
+fn json_cell(column: &str, v: &Value) -> serde_json::Value {
+    match v {
+        Value::Text(t) if LIST_COLUMNS.contains(&column) => {
+            serde_json::from_str(t).unwrap_or_else(|_| json(v))
+        }
+        _ => json(v),
+    }
+}
+
+/// A summary value's label and text for people: lists joined by commas,
+/// a span of seconds as days, hours, minutes and seconds.
+fn text_cell(column: &str, v: &Value) -> (String, String) {
+    match (column, v) {
+        ("span_seconds", Value::Real(s)) => ("span".into(), human_duration(*s)),
+        ("span_seconds", Value::Integer(s)) => ("span".into(), human_duration(*s as f64)),
+        (c, _) if LIST_COLUMNS.contains(&c) => {
+            let items: Vec<String> = match json_cell(c, v) {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect(),
+                _ => vec![text(v)],
+            };
+            (c.replace('_', " "), items.join(", "))
+        }
+        (c, v) => (c.replace('_', " "), text(v)),
+    }
+}
+
+/// 97.02 s as "1 min 37.020 s", 90061.5 s as "1 d 1 h 1 min 1.500 s".
+pub(crate) fn human_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return format!("{seconds} s");
+    }
+    let whole = seconds.trunc() as u64;
+    let (d, h, m) = (whole / 86_400, whole / 3600 % 24, whole / 60 % 60);
+    let s = seconds - (whole - whole % 60) as f64;
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d} d"));
+    }
+    if d > 0 || h > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if d > 0 || h > 0 || m > 0 {
+        parts.push(format!("{m} min"));
+    }
+    parts.push(format!("{s:.3} s"));
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_time() {
+        assert_eq!(human_duration(0.25), "0.250 s");
+        assert_eq!(human_duration(97.02), "1 min 37.020 s");
+        assert_eq!(human_duration(90_061.5), "1 d 1 h 1 min 1.500 s");
+        assert_eq!(human_duration(3600.0), "1 h 0 min 0.000 s");
+    }
 }

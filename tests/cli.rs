@@ -1,6 +1,7 @@
 //! The command line's promises: incremental runs, filters, output formats,
 //! exit codes, read-only SQL, schema versions.
 use std::path::Path;
+use std::process::Command;
 
 use crate::common::*;
 
@@ -333,6 +334,7 @@ fn sql_is_read_only_and_errors_are_clear() {
         "DELETE FROM files",
         "VACUUM INTO 'copy.db'",
         "PRAGMA journal_mode=DELETE",
+        "PRAGMA journal_mode=WAL",
     ] {
         let out = bin()
             .current_dir(db.parent().unwrap())
@@ -348,8 +350,8 @@ fn sql_is_read_only_and_errors_are_clear() {
         assert!(!err.contains("Error code"), "{err}");
     }
     assert!(!db.with_file_name("copy.db").exists());
-    // Still a WAL index: the refused pragma changed nothing.
-    assert_eq!(sql(&db, "PRAGMA journal_mode")[0]["journal_mode"], "wal");
+    // A finished run leaves rollback-journal mode; the refused pragmas changed nothing.
+    assert_eq!(sql(&db, "PRAGMA journal_mode")[0]["journal_mode"], "delete");
     for (stmt, says) in [
         ("", "no SQL statement given"),
         ("SELECT nope FROM flows", "no such column: nope"),
@@ -564,4 +566,116 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
     pcapidx_ok(&whole, &more, 0);
     assert_eq!(content(&db), content(&whole));
     assert!(!rest.is_empty());
+}
+
+/// An index copied to a folder nobody may write (read-only media) opens in
+/// pcapidx and in the sqlite3 shell, as a lone file: runs leave it in
+/// rollback-journal mode, and pcapidx reads even a WAL copy there as
+/// immutable. Root ignores folder permissions, so as root the readers run
+/// as `nobody` (setpriv), from a copy of the binary they can reach.
+#[test]
+fn an_index_in_a_read_only_folder_opens_anywhere() {
+    let db = tmpdir("ro-src").join("i.db");
+    pcapidx_ok(
+        &db,
+        &["index", testdata("rotated").to_str().unwrap(), "-q"],
+        0,
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        mode, "delete",
+        "a finished run leaves rollback-journal mode"
+    );
+    drop(conn);
+    let want = pcapidx_ok(&db, &["flows", "--format", "csv"], 0);
+
+    let root = is_root();
+    if root && !have("setpriv") {
+        eprintln!("skipped: running as root without setpriv to drop privileges");
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("pcapidx-ro-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let exe = base.join("pcapidx");
+    std::fs::copy(env!("CARGO_BIN_EXE_pcapidx"), &exe).unwrap();
+    let as_reader = |prog: &Path| {
+        let mut c = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+                .arg(prog);
+            c
+        } else {
+            Command::new(prog)
+        };
+        c.current_dir(&base);
+        c
+    };
+    for wal in [false, true] {
+        let dir = base.join(if wal { "wal" } else { "plain" });
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("i.db");
+        std::fs::copy(&db, &copy).unwrap();
+        if wal {
+            let c = rusqlite::Connection::open(&copy).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            drop(c);
+            for s in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("i.db{s}")));
+            }
+        }
+        set_mode(&base, 0o755);
+        set_mode(&exe, 0o755);
+        set_mode(&copy, 0o444);
+        set_mode(&dir, 0o555);
+        let out = as_reader(&exe)
+            .arg("--db")
+            .arg(&copy)
+            .args(["flows", "--format", "csv"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "wal={wal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        if !wal && have("sqlite3") {
+            let out = as_reader(Path::new("sqlite3"))
+                .arg(&copy)
+                .arg("SELECT count(*) FROM flows")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                want.lines().count().saturating_sub(1).to_string()
+            );
+        }
+        assert!(!dir.join("i.db-wal").exists() && !dir.join("i.db-shm").exists());
+        set_mode(&dir, 0o755);
+    }
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether this process runs as root (from /proc, without unsafe code).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
 }

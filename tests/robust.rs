@@ -22,6 +22,27 @@ fn malformed_files_are_named_and_the_rest_is_indexed() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Each file counted once: the groups add up to the 16 files.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "files:   5 indexed, 0 continued, 0 unchanged, 4 partial, 4 failed, 0 skipped, 3 not captures"
+        ),
+        "{stdout}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&pcapidx_ok(&db, &["summary", "--format", "json"], 0)).unwrap();
+    let o = &summary["overview"];
+    assert_eq!(
+        [
+            &o["files"],
+            &o["files_ok"],
+            &o["files_with_errors"],
+            &o["files_in_progress"],
+            &o["not_captures"]
+        ],
+        [16, 5, 8, 0, 3]
+    );
     // (file, status, packets kept, what the message says). Cut-short files keep
     // the records capinfos counts (http-mime-truncated 2696, truncated_dns_2 1).
     let expected: [(&str, &str, u64, &str); 16] = [
@@ -131,6 +152,12 @@ fn larger_files_are_skipped_when_asked() {
         &["index", dir.to_str().unwrap(), "--max-file-size", "12K"],
     );
     assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("files:")).unwrap();
+    assert!(
+        line.contains(" 0 failed, ") && !line.contains(" 0 skipped"),
+        "{line}"
+    );
     let skipped = sql(
         &db,
         "SELECT count(*) AS n FROM files WHERE status = 'skipped' AND error LIKE '%--max-file-size%'",

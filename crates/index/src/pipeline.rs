@@ -605,6 +605,7 @@ pub(crate) fn run(
     store.build_indexes(opts.jobs)?;
     progress.set_phase(Phase::Checkpointing);
     store.checkpoint_wal()?;
+    store.leave_wal();
     report.bytes = progress.bytes_read.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
     report.phases = progress.phase_times(started);

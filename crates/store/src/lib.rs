@@ -32,7 +32,9 @@ pub use functions::{check_regexp, parse_cidr};
 pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
-pub use reports::{FlowQuery, Section, files_sql, flows_sql, macs_sql, summary_sections};
+pub use reports::{
+    FlowQuery, LIST_COLUMNS, Section, files_sql, flows_sql, macs_sql, summary_sections,
+};
 pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;
 pub use summary::Table;
@@ -130,6 +132,40 @@ fn not_an_index(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// A read-only connection and the schema version it reads.
+fn open_reader(path: &Path, immutable: bool) -> Result<(Connection, i64)> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = if immutable {
+        Connection::open_with_flags(file_uri(path, "immutable=1")?, flags)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(not_an_index)?;
+    Ok((conn, version))
+}
+
+/// `file:` URI of a path, with a query string: every byte that is not
+/// plain ASCII, or that a URI gives a meaning (`?`, `#`, `%`), escaped.
+fn file_uri(path: &Path, query: &str) -> Result<String> {
+    use std::fmt::Write;
+    let abs = std::path::absolute(path).map_err(|e| StoreError::Damaged(e.to_string()))?;
+    let mut uri = String::from("file:");
+    for &b in abs.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%') {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    Ok(format!("{uri}?{query}"))
+}
+
 /// The index database.
 pub struct Store {
     conn: Connection,
@@ -175,17 +211,21 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::Missing);
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "query_only", "ON")?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(not_an_index)?;
+        let (conn, version) = match open_reader(path, false) {
+            // A folder this process cannot write (read-only media, a shared
+            // drive, evidence storage) cannot hold the lock files: there
+            // nothing can be changing the index either, so it is read as
+            // immutable.
+            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+                ) =>
+            {
+                open_reader(path, true)?
+            }
+            r => r?,
+        };
         if version == 0 && !migrate::has_tables(&conn)? {
             return Err(StoreError::NoIndexYet);
         }
@@ -291,6 +331,20 @@ impl Store {
         self.conn.pragma_update(None, "temp_store", "MEMORY")?;
         built?;
         Ok(())
+    }
+
+    /// At the end of a run: leaves the database in rollback-journal mode
+    /// when no other connection has it open, so that a copy of the lone
+    /// file opens anywhere, a read-only folder included, in any SQLite
+    /// client (a WAL database needs its `-shm` file created beside it).
+    /// The next writer turns WAL on again. Never fails the run: a reader
+    /// holding the database keeps it in WAL, which is fine.
+    pub fn leave_wal(&self) {
+        let _ = self.conn.busy_timeout(Duration::ZERO);
+        let _ = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0));
+        let _ = self.conn.busy_timeout(Duration::from_secs(10));
     }
 
     /// Folds the WAL back into the database file (after a large load),

@@ -127,6 +127,9 @@ pub fn macs_sql(table: bool, limit: Option<u64>) -> String {
     sql
 }
 
+/// Summary columns whose text is a JSON array (a list, not one value).
+pub const LIST_COLUMNS: [&str; 2] = ["formats", "link_types"];
+
 /// One part of `pcapidx summary`.
 #[derive(Debug, Clone)]
 pub struct Section {
@@ -140,7 +143,7 @@ pub struct Section {
 }
 
 /// The parts of `pcapidx summary`, each defined by a query; lists hold at
-/// most `top` rows. `Store::summary` computes the ones that group every flow
+/// most `top` rows. Columns named in [`LIST_COLUMNS`] hold a JSON array. `Store::summary` computes the ones that group every flow
 /// in one scan instead, to the same result (see summary.rs).
 pub fn summary_sections(top: u32) -> Vec<Section> {
     let list = |key, title, sql: &str| Section {
@@ -156,20 +159,22 @@ pub fn summary_sections(top: u32) -> Vec<Section> {
             sql: "SELECT
                 (SELECT count(*) FROM files) AS files,
                 (SELECT count(*) FROM files WHERE status = 'ok') AS files_ok,
-                (SELECT count(*) FROM files WHERE status IN ('error', 'partial', 'indexing'))
+                (SELECT count(*) FROM files WHERE status IN ('error', 'partial'))
                     AS files_with_errors,
+                (SELECT count(*) FROM files WHERE status = 'indexing') AS files_in_progress,
                 (SELECT count(*) FROM files WHERE status = 'not-a-capture') AS not_captures,
                 (SELECT count(*) FROM files WHERE status = 'skipped') AS files_skipped,
-                (SELECT group_concat(format || ' ' || n, ', ') FROM (SELECT format, count(*) AS n
+                (SELECT json_group_array(format || ' ' || n) FROM (SELECT format, count(*) AS n
                     FROM files WHERE format IS NOT NULL GROUP BY format ORDER BY n DESC, format))
                     AS formats,
-                (SELECT group_concat(i.link_type || coalesce(' (' || l.name || ')', ''), ', ')
+                (SELECT json_group_array(i.link_type || coalesce(' (' || l.name || ')', ''))
                     FROM (SELECT DISTINCT link_type FROM interfaces ORDER BY link_type) i
                     LEFT JOIN link_type_names l USING (link_type)) AS link_types,
                 (SELECT coalesce(sum(size), 0) FROM files WHERE format IS NOT NULL) AS capture_bytes,
                 (SELECT ts_iso(min(first_ts_ns)) FROM files) AS first_packet,
                 (SELECT ts_iso(max(last_ts_ns)) FROM files) AS last_packet,
-                (SELECT (max(last_ts_ns) - min(first_ts_ns)) / 1e9 FROM files) AS span_seconds,
+                (SELECT round((max(last_ts_ns) - min(first_ts_ns)) / 1e9, 6) FROM files)
+                    AS span_seconds,
                 (SELECT coalesce(sum(packets), 0) FROM files) AS packets,
                 (SELECT coalesce(sum(flow_packets), 0) FROM files) AS packets_in_flows,
                 (SELECT coalesce(sum(filtered_packets), 0) FROM files) AS packets_filtered,
@@ -214,7 +219,7 @@ pub fn summary_sections(top: u32) -> Vec<Section> {
         ),
         Section {
             key: "files_with_errors",
-            title: "Files with errors",
+            title: "Files not indexed completely",
             sql: "SELECT path, status, error FROM files
                   WHERE status IN ('error', 'partial', 'indexing', 'skipped') ORDER BY file_id"
                 .into(),
