@@ -4,27 +4,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use pcapidx_carve::{CarveError, Container};
-use pcapidx_store::FlowQuery;
+use pcapidx_carve::{CarveError, Container, Window};
 
 use crate::Outcome;
 use crate::cli::{CarveArgs, CarveFormat};
 
-pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
+pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
     let started = Instant::now();
     let to_stdout = args.output.as_os_str() == "-";
     if to_stdout && io::stdout().is_terminal() {
         bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
     }
     let store = crate::open_read_only(db)?;
+    let query = crate::flow_query(&store, &args.filter)?;
     let ids = if args.flow_id.is_empty() {
-        crate::check_where(&store, args.where_.as_deref())?;
-        store.flow_ids(&FlowQuery {
-            where_: args.where_.as_deref(),
-            grep: args.grep.as_deref(),
-            hosts: &args.host,
-            ..FlowQuery::default()
-        })?
+        store.flow_ids(&query)?
     } else {
         args.flow_id.clone()
     };
@@ -32,12 +26,16 @@ pub fn run(db: &Path, args: CarveArgs) -> Result<Outcome> {
         eprintln!("pcapidx: no flow matches; nothing written");
         return Ok(Outcome::Incomplete);
     }
+    let window = Window {
+        since_ns: query.since_ns,
+        until_ns: query.until_ns,
+    };
     let container = match args.format {
         CarveFormat::Auto => Container::Auto,
         CarveFormat::Pcap => Container::Pcap,
         CarveFormat::Pcapng => Container::PcapNg,
     };
-    let plan = match pcapidx_carve::plan(&store, &ids, container) {
+    let plan = match pcapidx_carve::plan(&store, &ids, container, window) {
         // Not found, like a --where that matches nothing: exit status 1.
         Err(CarveError::NoSuchFlow(id)) => {
             eprintln!("pcapidx: no flow {id} in the index; nothing written");

@@ -23,8 +23,8 @@ The tables and views are documented in docs/schema.md.";
 #[derive(Debug, Parser)]
 #[command(name = "pcapidx", version, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
-    /// The index database.
-    #[arg(long, global = true, env = "PCAPIDX_DB", default_value = "pcapidx.db")]
+    /// The index database (also accepted after the command).
+    #[arg(long, env = "PCAPIDX_DB", default_value = "pcapidx.db")]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -42,7 +42,7 @@ pub enum Command {
     /// Show an overview of the index: files, time span, protocols, top talkers.
     Summary(SummaryArgs),
     /// List the files the index knows, with their status.
-    Files(FormatArg),
+    Files(FilesArgs),
     /// Write the packets of flows as a new capture, reading only their records.
     Carve(CarveArgs),
     /// Run a read-only SQL query against the index.
@@ -66,6 +66,9 @@ files that are not captures do not count against it); 1 when some capture file f
 was read only in part, or was skipped by --max-file-size, the rest being indexed;
 2 for usage errors and fatal errors.")]
 pub struct IndexArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
     /// Capture files and folders.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -99,7 +102,7 @@ pub struct IndexArgs {
     /// more run a reader, the flow tracker, a writer and a checkpointer side
     /// by side, decoder threads beyond two, and N-1 sorting threads for the
     /// index build at the end.
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
 
     /// Skip files larger than this (e.g. 500M, 2G).
@@ -113,6 +116,44 @@ pub struct IndexArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--db` after the command (`pcapidx flows --db x.db`), for the commands
+/// that use an index; `generate` writes none, so it neither takes nor lists it.
+#[derive(Debug, Args, Clone)]
+pub struct DbArg {
+    /// The index database [default: the one before the command, $PCAPIDX_DB, or pcapidx.db].
+    #[arg(long = "db", value_name = "DB")]
+    db: Option<PathBuf>,
+}
+
+impl DbArg {
+    /// This command's index: its own `--db`, else the one given before it.
+    pub fn or<'a>(&'a self, before: &'a std::path::Path) -> &'a std::path::Path {
+        self.db.as_deref().unwrap_or(before)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Only files with this status (repeatable): ok, partial, error,
+    /// not-a-capture, skipped, indexing.
+    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+    pub status: Vec<String>,
+
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+fn parse_status(s: &str) -> Result<String, String> {
+    pcapidx_store::FileStatus::parse(s)
+        .map(|st| st.as_str().to_string())
+        .ok_or_else(|| {
+            format!("{s:?} is not a status: ok, partial, error, not-a-capture, skipped, indexing")
+        })
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -130,37 +171,104 @@ pub struct FormatArg {
     pub format: Format,
 }
 
-#[derive(Debug, Args)]
-#[command(after_help = "\
---where takes an SQL expression over the flows columns: flow_id, proto, src_ip, src_port,
-dst_ip, dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
-packets_rev, bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files,
-service, community_id, src_key, dst_key; and the functions ip_in_cidr(ip, cidr),
-cidr_first(cidr), cidr_last(cidr), ip_key(ip), ts_iso(ns), mac_vendor(mac).
---host 10.20.0.0/16 selects flows with either end in a range through the address
-indexes; comparing src_ip/dst_ip (computed text) reads every flow. In --where, a range
-scan on one end uses the index too:
-  --where \"dst_key BETWEEN cidr_first('10.20.0.0/16') AND cidr_last('10.20.0.0/16')\"
-
-The table shows Id, Proto, Src, Dst, Flags (forward/reverse), FCount and RCount
-(packets each way), Bytes, Start, Duration (s), Service, cut to the terminal's width.
-csv, json and jsonl write every flows column instead.
-Exit status 1 when no flow matches.")]
-pub struct FlowsArgs {
-    /// SQL expression selecting flows, e.g. "proto = 6 AND dst_port = 443".
+/// How flows are chosen, the same for `flows`, `carve` (and what builds on them).
+#[derive(Debug, Args, Clone)]
+pub struct FlowFilter {
+    /// SQL expression selecting flows, e.g. "proto = 6 AND dst_port = 443"
+    /// or "duration_s > 3600" (columns below).
     #[arg(long = "where", value_name = "EXPR")]
     pub where_: Option<String>,
 
-    /// Regular expression over a flow's text: protocol, source and destination
-    /// (address:port) and service, e.g. "10\.1\.2\.3:" or "(?i)dns|ntp".
+    /// Regular expression over a flow's text, `PROTOCOL SRC DST SERVICE`
+    /// (e.g. "tcp 10.1.0.10:40001 198.51.100.7:22 ssh"); repeat it and every
+    /// one must match.
     #[arg(long, value_name = "REGEX", value_parser = parse_grep)]
-    pub grep: Option<String>,
+    pub grep: Vec<String>,
+
+    /// --grep ignores case.
+    #[arg(long, short = 'i', requires = "grep")]
+    pub ignore_case: bool,
 
     /// Only flows with an end (source or destination) at this address or in
     /// this range; repeat for any of several. Uses the address indexes, so it
     /// stays fast on any number of flows.
     #[arg(long, value_name = "IP[/LEN]", value_parser = parse_host)]
     pub host: Vec<IpNet>,
+
+    /// Only flows with a packet at or after this time: ISO 8601 (UTC unless
+    /// it has a zone: 2024-03-01T10:00, 2024-03-01 10:00:00+02:00), or
+    /// relative: -1h, -30m, -2d, -45s before the index's last packet, or
+    /// now-1h before the clock.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
+    pub since: Option<TimeArg>,
+
+    /// Only flows with a packet at or before this time (as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
+    pub until: Option<TimeArg>,
+}
+
+/// A time given on the command line, resolved against the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Nanoseconds since the epoch.
+    At(i64),
+    /// So many nanoseconds before the index's last packet.
+    BeforeLast(i64),
+    /// So many nanoseconds before the clock.
+    BeforeNow(i64),
+}
+
+/// Text every flow command shares about choosing flows (a macro, so that
+/// `concat!` can join it to each command's own text).
+macro_rules! filter_help {
+    () => {
+        "\
+--where takes an SQL expression over the flows columns: flow_id, proto, src_ip, src_port,
+dst_ip, dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
+packets_rev, bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files,
+service, community_id, src_key, dst_key; the flow_summary columns protocol, start_time,
+end_time, duration_s, packets, bytes; and the functions ip_in_cidr(ip, cidr),
+cidr_first(cidr), cidr_last(cidr), ip_key(ip), ts_iso(ns), ts_ns('2024-03-01T10:00Z'),
+mac_vendor(mac).
+--host 10.20.0.0/16 selects flows with either end in a range through the address
+indexes; comparing src_ip/dst_ip (computed text) reads every flow. In --where, a range
+scan on one end uses the index too:
+  --where \"dst_key BETWEEN cidr_first('10.20.0.0/16') AND cidr_last('10.20.0.0/16')\"
+--grep matches `PROTOCOL SRC DST SERVICE` (sockets as ADDR:PORT, [IPv6]:PORT, or the MAC
+of a layer-2 flow), so ':22 ' or ':22\\b' is port 22 at the end of either socket.
+--since and --until keep the flows with a packet in the window."
+    };
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = concat!("\
+The table shows Id, Proto, Src, Dst, VLAN, Flags (forward/reverse), FCount and RCount
+(packets each way), Bytes, Start (UTC), Duration (s), Service, fitted to the terminal's
+width (cells cut, then the rightmost columns left out). csv, json and jsonl write every
+flows column instead, and all formats stream as rows come.
+Exit status 1 when no flow matches.
+
+Examples:
+  pcapidx flows --sort bytes --desc --limit 10
+  pcapidx flows --host 10.1.0.0/16 --since -1h
+  pcapidx flows --grep -i dns --where \"duration_s > 1\"
+
+", filter_help!()))]
+pub struct FlowsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    #[command(flatten)]
+    pub filter: FlowFilter,
+
+    /// Order by this column (any --where column, e.g. bytes, packets,
+    /// duration_s, start_time), then flow id.
+    #[arg(long, value_name = "COLUMN", value_parser = parse_sort)]
+    pub sort: Option<String>,
+
+    /// Largest first (with --sort; alone, the newest flow ids first).
+    #[arg(long)]
+    pub desc: bool,
 
     /// Show at most N flows.
     #[arg(long, value_name = "N")]
@@ -178,6 +286,9 @@ packets of flows it started, reverse ones of flows it answered) and received, fi
 and last time, and its vendor from the IEEE registry shipped with pcapidx. Broadcast,
 multicast and locally administered addresses are labelled as such.")]
 pub struct MacsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
     /// Show at most N addresses (the busiest first).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
@@ -188,6 +299,9 @@ pub struct MacsArgs {
 
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
     /// How many entries the top lists hold.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: u32,
@@ -204,47 +318,46 @@ pub enum SummaryFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "\
+#[command(after_help = concat!("\
 Packets come out in timestamp order, each record as it was captured (timestamp,
 original length, captured bytes). The capture is pcap when every packet has the same
 link type (nanosecond timestamps if any source has them), pcapng with one interface per
 link type otherwise. Source files are checked to be the ones indexed before anything
-is written; a file that changed is an error naming it.
+is written; a file that changed is an error naming it. With --since/--until only the
+packets inside the window are written.
+
+-o FILE is written beside and renamed at the end (through a symlink, beside its
+target); a FIFO, a device, /dev/stdout or /dev/fd/N is written in place.
 
 Exit status 1, and nothing written, when no flow matches or a --flow-id is not in the
 index.
 
 Examples:
   pcapidx carve --flow-id 42 -o session.pcap
+  pcapidx carve --flow-id 3,7,9 -o three.pcap
   pcapidx carve --where \"dst_port = 53\" -o - | tshark -r -
-  pcapidx carve --host 10.1.2.3 -o host.pcap")]
+  pcapidx carve --host 10.1.2.3 --since 2024-03-01T10:00 --until 2024-03-01T10:05 -o host.pcap
+
+", filter_help!()))]
 #[command(group(
     clap::ArgGroup::new("flows").required(true).multiple(true)
-        .args(["flow_id", "where_", "host", "grep"])
+        .args(["flow_id", "where_", "host", "grep", "since", "until"])
 ))]
 pub struct CarveArgs {
-    /// A flow to carve (repeatable; several are merged in time order).
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Flows to carve (repeatable, or a comma list: 3,7,9; merged in time order).
     #[arg(
         long = "flow-id",
         value_name = "ID",
+        value_delimiter = ',',
         conflicts_with_all = ["where_", "host", "grep"]
     )]
     pub flow_id: Vec<u64>,
 
-    /// Carve every flow matching this SQL expression over the flows columns.
-    #[arg(long = "where", value_name = "EXPR")]
-    pub where_: Option<String>,
-
-    /// Carve every flow with an end at this address or in this range
-    /// (repeatable: any of them; with --where, both must hold), found through
-    /// the address indexes.
-    #[arg(long, value_name = "IP[/LEN]", value_parser = parse_host)]
-    pub host: Vec<IpNet>,
-
-    /// Carve every flow whose text (protocol, source and destination, service)
-    /// matches this regular expression, as `pcapidx flows --grep` lists them.
-    #[arg(long, value_name = "REGEX", value_parser = parse_grep)]
-    pub grep: Option<String>,
+    #[command(flatten)]
+    pub filter: FlowFilter,
 
     /// Where to write the capture; `-` for standard output.
     #[arg(long, short, value_name = "FILE")]
@@ -277,6 +390,9 @@ See docs/schema.md for every column and a cookbook of queries.
 Example:
   pcapidx sql \"SELECT protocol, count(*) FROM flow_summary GROUP BY 1 ORDER BY 2 DESC\"")]
 pub struct SqlArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
     /// The query (read-only: statements that write are refused).
     pub query: String,
 
@@ -329,6 +445,66 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds")),
     }
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{s:?}: give 1 or more cores (1 runs on one thread)"
+        )),
+    }
+}
+
+/// A --sort column: one that --where sees.
+fn parse_sort(s: &str) -> Result<String, String> {
+    let c = s.trim().to_ascii_lowercase();
+    if pcapidx_store::SORT_COLUMNS.contains(&c.as_str()) {
+        Ok(c)
+    } else {
+        Err(format!(
+            "{s:?} is not a flows column; one of: {}",
+            pcapidx_store::SORT_COLUMNS.join(", ")
+        ))
+    }
+}
+
+/// `2024-03-01T10:00Z`, `-1h` (before the index's last packet), `now-30m`.
+pub fn parse_time(s: &str) -> Result<TimeArg, String> {
+    let t = s.trim();
+    let relative = |r: &str| -> Result<i64, String> {
+        let unit_at = r.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(r.len());
+        let (num, unit) = r.split_at(unit_at);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("{s:?}: expected a number before the unit, as in -1h"))?;
+        let unit_s = match unit {
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "w" => 7.0 * 86_400.0,
+            _ => return Err(format!("{s:?}: units are s, m, h, d, w (as in -30m)")),
+        };
+        let ns = n * unit_s * 1e9;
+        if !(ns.is_finite() && ns >= 0.0) {
+            return Err(format!("{s:?} is not a span of time"));
+        }
+        Ok(ns.min(i64::MAX as f64) as i64)
+    };
+    if let Some(r) = t.strip_prefix("now") {
+        return match r.strip_prefix('-') {
+            Some(r) => relative(r).map(TimeArg::BeforeNow),
+            None if r.is_empty() => Ok(TimeArg::BeforeNow(0)),
+            None => Err(format!("{s:?}: write now or now-1h")),
+        };
+    }
+    if let Some(r) = t.strip_prefix('-') {
+        return relative(r).map(TimeArg::BeforeLast);
+    }
+    pcapidx_store::parse_iso(t).map(TimeArg::At).ok_or_else(|| {
+        format!("{s:?} is not a time: use 2024-03-01T10:00:00 (UTC unless a zone follows), -1h or now-1h")
+    })
 }
 
 /// An address or CIDR range, e.g. 10.1.2.3, 10.0.0.0/8, 2001:db8::/32.

@@ -17,7 +17,7 @@ fn ns(seconds: f64) -> i64 {
     (seconds * 1e9).min(i64::MAX as f64) as i64
 }
 
-pub fn run(db: &Path, args: IndexArgs) -> Result<Outcome> {
+pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
     let mut ignore = args.ignore.clone();
     if let Some(f) = &args.ignore_file {
         let text =

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use pcapidx_store::{FlowQuery, QueryRow, Store, Value};
 
-use cli::{Cli, Command, Format};
+use cli::{Cli, Command, FlowFilter, Format, TimeArg};
 use output::RowPrinter;
 
 /// What a command wants the process to exit with.
@@ -72,27 +72,34 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
-        Command::Index(args) => index_cmd::run(&cli.db, args),
+        Command::Index(args) => index_cmd::run(args.db.or(&cli.db), &args),
         Command::Flows(args) => {
-            let store = open_read_only(&cli.db)?;
-            check_where(&store, args.where_.as_deref())?;
-            let (sql, params) = pcapidx_store::flows_sql(&FlowQuery {
-                where_: args.where_.as_deref(),
-                grep: args.grep.as_deref(),
-                hosts: &args.host,
+            let store = open_read_only(args.db.or(&cli.db))?;
+            let table = args.format.format == Format::Table;
+            let query = FlowQuery {
+                sort: args.sort.as_deref(),
+                desc: args.desc,
                 limit: args.limit,
-                table: args.format.format == Format::Table,
-                ids_only: false,
-            });
-            let rows = print_query(&store, &sql, &params, args.format.format).context("flows")?;
-            Ok(if rows == 0 {
-                Outcome::Incomplete
-            } else {
-                Outcome::Success
-            })
+                table,
+                ..flow_query(&store, &args.filter)?
+            };
+            let (sql, params) = pcapidx_store::flows_sql(&query);
+            let mut p = stdout_printer(args.format.format).quiet_when_empty();
+            print_rows(&store, &sql, &params, &mut p).context("flows")?;
+            let rows = p.rows();
+            p.finish()?;
+            if rows > 0 || args.limit == Some(0) {
+                return Ok(Outcome::Success);
+            }
+            if !query.filters() {
+                eprintln!("pcapidx: {}", store.why_no_flows()?);
+            } else if table {
+                eprintln!("pcapidx: no flow matches");
+            }
+            Ok(Outcome::Incomplete)
         }
         Command::Macs(args) => {
-            let store = open_read_only(&cli.db)?;
+            let store = open_read_only(args.db.or(&cli.db))?;
             let table = args.format.format == Format::Table;
             let macs = store.macs(table, args.limit).context("macs")?;
             let mut p = stdout_printer(args.format.format);
@@ -104,18 +111,20 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
         Command::Summary(args) => {
-            let store = open_read_only(&cli.db)?;
+            let store = open_read_only(args.db.or(&cli.db))?;
             summary::print(&store, args.top, args.format)?;
             Ok(Outcome::Success)
         }
-        Command::Carve(args) => carve_cmd::run(&cli.db, args),
+        Command::Carve(args) => carve_cmd::run(args.db.or(&cli.db), &args),
         Command::Files(args) => {
-            let store = open_read_only(&cli.db)?;
-            print_query(&store, &pcapidx_store::files_sql(), &[], args.format)?;
+            let store = open_read_only(args.db.or(&cli.db))?;
+            let table = args.format.format == Format::Table;
+            let (sql, params) = pcapidx_store::files_sql(table, &args.status);
+            print_query(&store, &sql, &params, args.format.format)?;
             Ok(Outcome::Success)
         }
         Command::Sql(args) => {
-            let store = open_read_only(&cli.db)?;
+            let store = open_read_only(args.db.or(&cli.db))?;
             print_query(&store, &args.query, &[], args.format.format).map_err(explain_sql_error)?;
             Ok(Outcome::Success)
         }
@@ -157,15 +166,39 @@ pub(crate) fn open_read_only(db: &std::path::Path) -> Result<Store> {
     Store::open_read_only(db).with_context(|| format!("cannot open the index {}", db.display()))
 }
 
-/// A `--where` that does not compile is an error naming it (not the query
-/// built around it).
-pub(crate) fn check_where(store: &Store, where_: Option<&str>) -> Result<()> {
-    if let Some(w) = where_ {
+/// The flows a [`FlowFilter`] chooses, its times resolved against the
+/// index. A `--where` that does not compile is an error naming it (not the
+/// query built around it).
+pub(crate) fn flow_query<'a>(store: &Store, f: &'a FlowFilter) -> Result<FlowQuery<'a>> {
+    if let Some(w) = &f.where_ {
         store
             .check_where(w)
             .with_context(|| format!("--where {w:?}"))?;
     }
-    Ok(())
+    let resolve = |t: Option<TimeArg>| -> Result<Option<i64>> {
+        Ok(match t {
+            None => None,
+            Some(TimeArg::At(ns)) => Some(ns),
+            Some(TimeArg::BeforeLast(d)) => {
+                Some(store.last_packet_ns()?.unwrap_or(0).saturating_sub(d))
+            }
+            Some(TimeArg::BeforeNow(d)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                Some(now.saturating_sub(d))
+            }
+        })
+    };
+    Ok(FlowQuery {
+        where_: f.where_.as_deref(),
+        grep: &f.grep,
+        ignore_case: f.ignore_case,
+        hosts: &f.host,
+        since_ns: resolve(f.since)?,
+        until_ns: resolve(f.until)?,
+        ..FlowQuery::default()
+    })
 }
 
 /// Makes SQLite's refusal to write through a read-only connection readable
@@ -193,16 +226,26 @@ fn stdout_printer(format: Format) -> RowPrinter<io::BufWriter<io::StdoutLock<'st
 /// Runs a query and prints its rows; returns how many were printed.
 fn print_query(store: &Store, sql: &str, params: &[Value], format: Format) -> Result<u64> {
     let mut p = stdout_printer(format);
+    print_rows(store, sql, params, &mut p)?;
+    let rows = p.rows();
+    p.finish()?;
+    Ok(rows)
+}
+
+/// Runs a query into a printer (which the caller finishes).
+fn print_rows<W: io::Write>(
+    store: &Store,
+    sql: &str,
+    params: &[Value],
+    p: &mut RowPrinter<W>,
+) -> Result<()> {
     store.query::<anyhow::Error>(sql, params, |row| {
         match row {
             QueryRow::Columns(c) => p.columns(c)?,
             QueryRow::Values(v) => p.row(v)?,
         }
         Ok(())
-    })?;
-    let rows = p.rows();
-    p.finish()?;
-    Ok(rows)
+    })
 }
 
 /// The width of the terminal standard output goes to, if it goes to one.

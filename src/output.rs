@@ -10,14 +10,25 @@ pub struct RowPrinter<W: Write> {
     out: W,
     format: Format,
     columns: Vec<String>,
-    /// Table output is aligned, so its rows are kept until the end.
+    /// Table output is aligned on its first [`TABLE_SAMPLE`] rows, kept
+    /// here until then; after them, rows print as they come.
     table: Vec<Vec<String>>,
+    /// The table's column widths, once the sample is printed.
+    widths: Option<Vec<usize>>,
+    /// A table of no rows prints nothing (not even its header).
+    quiet_when_empty: bool,
     /// Per column: every value so far is a number (numbers align right).
     numeric: Vec<bool>,
     /// Table output narrower than this (the terminal's width), cells cut with `…`.
     max_width: Option<usize>,
     rows: u64,
 }
+
+/// Rows a table's column widths are fitted to: enough to see the shape of
+/// the data, few enough that the first rows show at once and memory stays
+/// flat whatever the result's size. A later, wider cell is cut on a
+/// terminal and overflows its column elsewhere (nothing is lost in a pipe).
+const TABLE_SAMPLE: usize = 1000;
 
 /// Columns are not cut below this many characters to fit a terminal.
 const MIN_CUT_WIDTH: usize = 6;
@@ -59,6 +70,8 @@ impl<W: Write> RowPrinter<W> {
             format,
             columns: Vec::new(),
             table: Vec::new(),
+            widths: None,
+            quiet_when_empty: false,
             numeric: Vec::new(),
             max_width: None,
             rows: 0,
@@ -68,6 +81,12 @@ impl<W: Write> RowPrinter<W> {
     /// Fits table output into `width` characters (a terminal's).
     pub fn fit_to(mut self, width: Option<usize>) -> Self {
         self.max_width = width;
+        self
+    }
+
+    /// An empty table prints nothing, not a lone header (the caller says why).
+    pub fn quiet_when_empty(mut self) -> Self {
+        self.quiet_when_empty = true;
         self
     }
 
@@ -92,19 +111,31 @@ impl<W: Write> RowPrinter<W> {
         self.rows += 1;
         match self.format {
             Format::Table => {
+                let cells: Vec<String> = values.iter().map(text).collect();
+                if let Some(widths) = &self.widths {
+                    let l = line(
+                        &cells,
+                        widths,
+                        &self.numeric,
+                        false,
+                        self.max_width.is_some(),
+                    );
+                    return writeln!(self.out, "{l}");
+                }
                 for (n, v) in self.numeric.iter_mut().zip(values) {
                     *n &= match v {
                         Value::Null | Value::Integer(_) | Value::Real(_) => true,
-                        // Numbers formatted by the query (`printf('%.3f', x)`).
-                        Value::Text(t) => {
-                            !t.is_empty()
-                                && t.bytes()
-                                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-                        }
+                        // Numbers formatted by the query (`printf('%.3f', x)`),
+                        // not addresses (an IPv4 address without a port is all
+                        // digits and dots, and aligns with the others left).
+                        Value::Text(t) => t.parse::<f64>().is_ok_and(f64::is_finite),
                         Value::Blob(_) => false,
                     };
                 }
-                self.table.push(values.iter().map(text).collect());
+                self.table.push(cells);
+                if self.table.len() >= TABLE_SAMPLE {
+                    self.print_sample()?;
+                }
                 Ok(())
             }
             Format::Csv => {
@@ -127,44 +158,41 @@ impl<W: Write> RowPrinter<W> {
         }
     }
 
+    /// Fits the widths to the rows so far and prints them with the header.
+    fn print_sample(&mut self) -> io::Result<()> {
+        let mut widths: Vec<usize> = (0..self.columns.len())
+            .map(|i| {
+                self.table
+                    .iter()
+                    .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                    .chain([self.columns[i].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        if let Some(max) = self.max_width {
+            fit(&mut widths, max);
+        }
+        let cut = self.max_width.is_some();
+        writeln!(
+            self.out,
+            "{}",
+            line(&self.columns, &widths, &self.numeric, true, cut)
+        )?;
+        for r in std::mem::take(&mut self.table) {
+            writeln!(self.out, "{}", line(&r, &widths, &self.numeric, false, cut))?;
+        }
+        self.widths = Some(widths);
+        Ok(())
+    }
+
     pub fn finish(mut self) -> io::Result<()> {
         match self.format {
             Format::Json => writeln!(self.out, "{}]", if self.rows > 0 { "\n" } else { "" })?,
-            Format::Table => {
-                let mut widths: Vec<usize> = (0..self.columns.len())
-                    .map(|i| {
-                        self.table
-                            .iter()
-                            .map(|r| r[i].chars().count())
-                            .chain([self.columns[i].chars().count()])
-                            .max()
-                            .unwrap_or(0)
-                    })
-                    .collect();
-                if let Some(max) = self.max_width {
-                    fit(&mut widths, max);
-                }
-                let numeric = &self.numeric;
-                let line = |cells: &[String], header: bool| -> String {
-                    let parts: Vec<String> = cells
-                        .iter()
-                        .zip(&widths)
-                        .zip(numeric)
-                        .map(|((c, &w), &num)| {
-                            let c = cut(c, w);
-                            if num && !header {
-                                format!("{c:>w$}")
-                            } else {
-                                format!("{c:<w$}")
-                            }
-                        })
-                        .collect();
-                    parts.join("  ").trim_end().to_string()
-                };
-                writeln!(self.out, "{}", line(&self.columns, true))?;
-                for r in &self.table {
-                    writeln!(self.out, "{}", line(r, false))?;
-                }
+            Format::Table
+                if self.widths.is_none() && !(self.rows == 0 && self.quiet_when_empty) =>
+            {
+                self.print_sample()?;
             }
             _ => {}
         }
@@ -172,18 +200,48 @@ impl<W: Write> RowPrinter<W> {
     }
 }
 
+/// One table line: numbers right-aligned (not in the header), cells wider
+/// than their column cut with `…` when `cut` (a terminal), else left whole.
+fn line(
+    cells: &[String],
+    widths: &[usize],
+    numeric: &[bool],
+    header: bool,
+    cut_cells: bool,
+) -> String {
+    let parts: Vec<String> = cells
+        .iter()
+        .zip(widths)
+        .zip(numeric)
+        .map(|((c, &w), &num)| {
+            let c = if cut_cells { cut(c, w) } else { c.into() };
+            if num && !header {
+                format!("{c:>w$}")
+            } else {
+                format!("{c:<w$}")
+            }
+        })
+        .collect();
+    parts.join("  ").trim_end().to_string()
+}
+
 /// Narrows the widest columns, one character at a time, until the row fits
-/// in `max` characters or every column is down to [`MIN_CUT_WIDTH`].
-fn fit(widths: &mut [usize], max: usize) {
-    let gaps = 2 * widths.len().saturating_sub(1);
-    while widths.iter().sum::<usize>() + gaps > max {
+/// in `max` characters; when every column is down to [`MIN_CUT_WIDTH`] and
+/// it still does not, leaves out columns from the right (width 0: not
+/// printed), keeping at least the first.
+fn fit(widths: &mut Vec<usize>, max: usize) {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(widths) > max {
         let Some((i, &w)) = widths.iter().enumerate().max_by_key(|(i, w)| (**w, *i)) else {
             return;
         };
         if w <= MIN_CUT_WIDTH {
-            return;
+            break;
         }
         widths[i] = w - 1;
+    }
+    while widths.len() > 1 && total(widths) > max {
+        widths.pop();
     }
 }
 
@@ -238,5 +296,63 @@ mod tests {
         }
         // 20 columns leave Src 9: eight characters and the ellipsis.
         assert!(narrow.contains(" [2001:db…   1500"), "{narrow}");
+    }
+
+    #[test]
+    fn tables_stream_after_their_sample() {
+        let mut p = RowPrinter::new(Vec::new(), Format::Table);
+        p.columns(&["Id".into(), "Name".into()]).unwrap();
+        for i in 0..TABLE_SAMPLE {
+            p.row(&[Value::Integer(i as i64), Value::Text("ab".into())])
+                .unwrap();
+        }
+        // The sample is out: the header and every row so far.
+        assert_eq!(
+            p.out.iter().filter(|&&b| b == b'\n').count(),
+            TABLE_SAMPLE + 1
+        );
+        assert!(p.table.is_empty());
+        p.row(&[Value::Integer(1), Value::Text("a wider name".into())])
+            .unwrap();
+        let text = String::from_utf8(p.out.clone()).unwrap();
+        // Piped: the wider cell is whole, past its column.
+        assert!(text.ends_with("  1  a wider name\n"), "{text}");
+        for (quiet, want) in [(true, ""), (false, "Id\n")] {
+            let mut out = Vec::new();
+            let mut p = RowPrinter::new(&mut out, Format::Table);
+            if quiet {
+                p = p.quiet_when_empty();
+            }
+            p.columns(&["Id".into()]).unwrap();
+            p.finish().unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn narrow_terminals_lose_columns_from_the_right() {
+        let names: Vec<String> = (0..11).map(|i| format!("Column{i}")).collect();
+        let mut out = Vec::new();
+        let mut p = RowPrinter::new(&mut out, Format::Table).fit_to(Some(50));
+        p.columns(&names).unwrap();
+        let row: Vec<Value> = (0..11)
+            .map(|i| Value::Text(format!("10.0.0.{i}")))
+            .collect();
+        p.row(&row).unwrap();
+        p.finish().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in text.lines() {
+            assert!(line.chars().count() <= 50, "{line:?}");
+        }
+        assert_eq!(
+            text.lines().next().unwrap().matches("Colum…").count(),
+            6,
+            "{text}"
+        );
+        // Addresses are text: left-aligned, like the header.
+        assert!(
+            text.lines().nth(1).unwrap().starts_with("10.0.… "),
+            "{text}"
+        );
     }
 }

@@ -307,7 +307,7 @@ fn output_formats_are_machine_readable() {
     );
     assert_eq!(lines.count(), 1);
     let table = pcapidx_ok(&db, &["files"], 0);
-    assert!(table.starts_with("file_id") && table.contains("fragments_00000.pcap"));
+    assert!(table.starts_with("Id  Path") && table.contains("fragments_00000.pcap"));
     let empty_json = pcapidx_ok(
         &db,
         &["flows", "--format", "json", "--where", "proto = 99"],
@@ -594,7 +594,7 @@ fn an_index_in_a_read_only_folder_opens_anywhere() {
 
     let root = is_root();
     if root && !have("setpriv") {
-        eprintln!("skipped: running as root without setpriv to drop privileges");
+        skip("running as root without setpriv to drop privileges");
         return;
     }
     let base = std::env::temp_dir().join(format!("pcapidx-ro-{}", std::process::id()));

@@ -6,6 +6,7 @@ mod carve;
 mod cli;
 mod common;
 mod corpus;
+mod first_use;
 mod fuzzing;
 mod generated;
 mod robust;

@@ -143,15 +143,41 @@ fn open_source(store: &Store, file_id: u32, bytes_read: &mut u64) -> Result<Sour
     })
 }
 
-/// Looks up the flows, checks their files and orders their packets.
-pub fn plan(store: &Store, flow_ids: &[u64], container: Container) -> Result<Plan, CarveError> {
+/// Packets to keep by time: all by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Keep packets at or after this time (ns since the epoch).
+    pub since_ns: Option<i64>,
+    /// Keep packets at or before this time.
+    pub until_ns: Option<i64>,
+}
+
+impl Window {
+    fn holds(&self, ts_ns: i64) -> bool {
+        self.since_ns.is_none_or(|t| ts_ns >= t) && self.until_ns.is_none_or(|t| ts_ns <= t)
+    }
+}
+
+/// Looks up the flows, checks their files and orders their packets (those
+/// inside `window`).
+pub fn plan(
+    store: &Store,
+    flow_ids: &[u64],
+    container: Container,
+    window: Window,
+) -> Result<Plan, CarveError> {
     let ids: BTreeSet<u64> = flow_ids.iter().copied().collect();
     let mut positions = Vec::new();
     for &id in &ids {
         if !store.flow_exists(id)? {
             return Err(CarveError::NoSuchFlow(id));
         }
-        positions.extend(store.positions(id)?);
+        positions.extend(
+            store
+                .positions(id)?
+                .into_iter()
+                .filter(|p| window.holds(p.ts_ns)),
+        );
     }
     let mut bytes_read = 0;
     let mut files = Vec::new();

@@ -506,7 +506,7 @@ pub(crate) fn run(
     if opts.jobs > 1 {
         store.checkpoint_in_background(opts.wal_soft_limit)?;
     }
-    let (paths, problems) = walk::files(inputs, exclude)?;
+    let (paths, problems) = walk::files(inputs, exclude);
     let mut report = Report {
         walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
         ..Report::default()

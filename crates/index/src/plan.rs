@@ -48,7 +48,10 @@ pub(crate) fn plan(store: &Store, path: &Path, max_size: Option<u64>) -> Plan {
         Ok(m) => (m.len(), mtime_ns(&m)),
         Err(e) => {
             let mut row = FileRow::new(path_text, 0, 0, FileStatus::Error);
-            row.error = Some(format!("cannot read: {e}"));
+            row.error = Some(match fs::read_link(path) {
+                Ok(target) => format!("broken link to {}: {e}", target.display()),
+                Err(_) => format!("cannot read: {e}"),
+            });
             return Plan::Record {
                 row,
                 action: Action::Failed,

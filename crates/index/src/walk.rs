@@ -4,7 +4,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::IndexError;
+/// Why a pipe, a device or standard input cannot be indexed.
+pub const NOT_SEEKABLE: &str = "not a capture file or folder: an index stores the byte offset of every \
+packet, so it needs a capture file it can read again (save a stream first, e.g. \
+`tcpdump -r - -w capture.pcap`, then index that)";
 
 /// A path met while walking that could not be listed.
 #[derive(Debug)]
@@ -15,32 +18,40 @@ pub struct WalkProblem {
 
 /// Absolute paths of every regular file under `inputs`, sorted, without
 /// duplicates and without the files in `exclude` (the index itself).
-pub fn files(
-    inputs: &[PathBuf],
-    exclude: &[PathBuf],
-) -> Result<(Vec<PathBuf>, Vec<WalkProblem>), IndexError> {
+pub fn files(inputs: &[PathBuf], exclude: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkProblem>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for input in inputs {
-        let meta = fs::metadata(input)
-            .map_err(|e| IndexError::Input(format!("{}: {e}", input.display())))?;
-        let abs = fs::canonicalize(input)
-            .map_err(|e| IndexError::Input(format!("{}: {e}", input.display())))?;
-        if meta.is_dir() {
-            walk_dir(&abs, &mut out, &mut problems);
-        } else if meta.is_file() {
-            out.push(abs);
-        } else {
-            return Err(IndexError::Input(format!(
-                "{}: not a file or folder",
-                input.display()
-            )));
+        // A path that cannot be used is named and the others are indexed.
+        let problem = |error: String| WalkProblem {
+            path: input.clone(),
+            error,
+        };
+        if input.as_os_str() == "-" {
+            problems.push(problem(format!("standard input is {NOT_SEEKABLE}")));
+            continue;
+        }
+        let meta = match fs::metadata(input) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(problem(e.to_string()));
+                continue;
+            }
+        };
+        if !meta.is_dir() && !meta.is_file() {
+            problems.push(problem(format!("it is {NOT_SEEKABLE}")));
+            continue;
+        }
+        match fs::canonicalize(input) {
+            Ok(abs) if meta.is_dir() => walk_dir(&abs, &mut out, &mut problems),
+            Ok(abs) => out.push(abs),
+            Err(e) => problems.push(problem(e.to_string())),
         }
     }
     out.sort();
     out.dedup();
     out.retain(|p| !exclude.contains(p));
-    Ok((out, problems))
+    (out, problems)
 }
 
 fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<WalkProblem>) {
@@ -71,10 +82,9 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<WalkProblem>)
                     }
                 }
                 Ok(_) => {}
-                Err(e) => problems.push(WalkProblem {
-                    path,
-                    error: format!("broken link: {e}"),
-                }),
+                // Recorded in `files` like any other unusable entry (the
+                // plan says it is a broken link).
+                Err(_) => out.push(path),
             }
         }
     }

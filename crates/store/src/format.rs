@@ -98,6 +98,74 @@ pub fn ts_iso(ns: i64) -> String {
     )
 }
 
+/// An ISO 8601 / RFC 3339 time as nanoseconds since the epoch:
+/// `2024-03-01`, `2024-03-01T01:00`, `2024-03-01 01:00:00.123456789`, with
+/// `Z` or an offset (`+02:00`, `-0500`); a time without a zone is UTC, as
+/// every time pcapidx prints is. None when it is not such a time.
+pub fn parse_iso(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let num = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    let (date, rest) = match t.find(['T', 't', ' ']) {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, ""),
+    };
+    let mut d = date.splitn(3, '-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    if date.len() != 10 || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // The zone: Z, or a sign (after the time part, so not the date's dashes).
+    let (clock, offset_s) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else if let Some(i) = rest.rfind(['+', '-']) {
+        let (c, z) = (&rest[..i], &rest[i..]);
+        let sign = if z.starts_with('-') { -1 } else { 1 };
+        let z = z[1..].replace(':', "");
+        if z.len() != 4 {
+            return None;
+        }
+        (c, sign * (num(&z[..2])? * 3600 + num(&z[2..])? * 60))
+    } else {
+        (rest, 0)
+    };
+    let (mut hh, mut mm, mut ss, mut frac_ns) = (0, 0, 0, 0);
+    if !clock.is_empty() {
+        let (hms, frac) = match clock.split_once(['.', ',']) {
+            Some((a, f)) => (a, Some(f)),
+            None => (clock, None),
+        };
+        let mut parts = hms.split(':');
+        hh = num(parts.next()?)?;
+        mm = num(parts.next()?)?;
+        ss = parts.next().map_or(Some(0), num)?;
+        if parts.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        if let Some(f) = frac {
+            if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            frac_ns = num(&format!("{f:0<9}"))?;
+        }
+    }
+    let days = days_from_civil(y, m as u32, day as u32);
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_s;
+    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
+}
+
+/// A (year, month, day) date to days since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -143,5 +211,49 @@ mod tests {
             ts_iso(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn iso_times_parse_to_what_ts_iso_prints() {
+        for ns in [
+            0,
+            1_709_254_800_123_456_789,
+            -1_500_000_000,
+            4_102_444_800_000_000_000,
+        ] {
+            assert_eq!(parse_iso(&ts_iso(ns)), Some(ns), "{}", ts_iso(ns));
+        }
+        let base = parse_iso("2024-03-01T01:00:00Z").unwrap();
+        assert_eq!(base, 1_709_254_800_000_000_000);
+        for (text, delta_s) in [
+            ("2024-03-01", -3600),
+            ("2024-03-01T01:00", 0),
+            ("2024-03-01 01:00:00", 0),
+            ("2024-03-01T03:00:00+02:00", 0),
+            ("2024-02-29T20:00:00-0500", 0),
+            ("2024-03-01T01:00:01.5Z", 1),
+        ] {
+            let got = parse_iso(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(
+                got.div_euclid(1_000_000_000) - base / 1_000_000_000,
+                delta_s,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_iso("2024-03-01T01:00:01.5Z"),
+            Some(base + 1_500_000_000)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-3-1",
+            "2024-03-01T25:00",
+            "2024-03-01T01:00+2",
+            "2024-03-01T01:00:00.1234567890",
+        ] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
     }
 }

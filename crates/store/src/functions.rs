@@ -19,7 +19,7 @@ use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Error};
 
-use crate::format::{IpKey, mac_from_key, ts_iso};
+use crate::format::{IpKey, mac_from_key, parse_iso, ts_iso};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -105,6 +105,13 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
         Ok(match ctx.get_raw(0) {
             ValueRef::Integer(ns) => Some(ts_iso(ns)),
             ValueRef::Real(ns) if ns.is_finite() => Some(ts_iso(ns as i64)),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("ts_ns", 1, det, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(parse_iso),
+            ValueRef::Integer(ns) => Some(ns),
             _ => None,
         })
     })?;

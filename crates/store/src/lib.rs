@@ -27,13 +27,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
-pub use format::{IpKey, ts_iso};
+pub use format::{IpKey, parse_iso, ts_iso};
 pub use functions::{check_regexp, parse_cidr};
 pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
 pub use reports::{
-    FlowQuery, LIST_COLUMNS, Section, files_sql, flows_sql, macs_sql, summary_sections,
+    FLOW_FILTER, FlowQuery, LIST_COLUMNS, SORT_COLUMNS, Section, files_sql, flows_sql, macs_sql,
+    summary_sections,
 };
 pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;

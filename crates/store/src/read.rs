@@ -319,14 +319,44 @@ impl Store {
     /// Checks a `--where` expression on its own, so that a mistake in it is
     /// reported against the expression, not the query built around it.
     pub fn check_where(&self, expr: &str) -> Result<()> {
-        match self
-            .conn
-            .prepare(&format!("SELECT flow_id FROM flows WHERE ({expr}\n)"))
-        {
+        match self.conn.prepare(&format!(
+            "SELECT flow_id FROM {} WHERE ({expr}\n)",
+            crate::FLOW_FILTER
+        )) {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqlInputError { msg, .. }) => Err(StoreError::Expression(msg)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The time of the last packet in the index (None when it has none).
+    pub fn last_packet_ns(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(last_ts_ns) FROM files", [], |r| r.get(0))?)
+    }
+
+    /// Why a listing of every flow came out empty, in words for the user.
+    pub fn why_no_flows(&self) -> Result<String> {
+        let (files, in_progress, flows): (i64, i64, i64) = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM files),
+                    (SELECT count(*) FROM files WHERE status = 'indexing'),
+                    (SELECT count(*) FROM flow_data)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(if flows > 0 {
+            "no flow matches".into()
+        } else if in_progress > 0 {
+            format!(
+                "the index holds nothing yet: {in_progress} file{} being indexed, or left by a run that was interrupted (a running `pcapidx index` commits soon; an interrupted one continues when run again)",
+                if in_progress == 1 { " is" } else { "s are" }
+            )
+        } else if files == 0 {
+            "the index holds no files yet: run `pcapidx index PATH`".into()
+        } else {
+            "the index holds no flows: its files hold no packets, or every packet was left out by --ignore (see `pcapidx files`)".into()
+        })
     }
 
     /// Ids of the flows `pcapidx flows` would list for `q`.

@@ -11,29 +11,87 @@ pub const FLOW_COLUMNS: &str = "flow_id, proto, src_ip, src_port, dst_ip, dst_po
     vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
     tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files, service, community_id";
 
-/// `pcapidx flows` as a table: the `conversations` view, started to the millisecond.
-const FLOW_TABLE_COLUMNS: &str = "flow_id AS Id, protocol AS Proto, src AS Src, dst AS Dst,
-    flags AS Flags, fcount AS FCount, rcount AS RCount, bytes AS Bytes,
-    replace(substr(start_time, 1, 23), 'T', ' ') AS Start, printf('%.3f', duration_s) AS Duration,
-    service AS Service";
+/// `pcapidx flows` as a table: the `conversations` view (`c`), started to
+/// the millisecond, with the VLAN from [`FLOW_FILTER`] (`f`).
+const FLOW_TABLE_COLUMNS: &str = "c.flow_id AS Id, c.protocol AS Proto, c.src AS Src,
+    c.dst AS Dst, f.vlan AS VLAN, c.flags AS Flags, c.fcount AS FCount, c.rcount AS RCount,
+    c.bytes AS Bytes, replace(substr(c.start_time, 1, 23), 'T', ' ') AS \"Start (UTC)\",
+    printf('%.3f', c.duration_s) AS Duration, c.service AS Service";
 
-/// The text `--grep` matches, over `conversations` columns.
+/// The text `--grep` matches, over `conversations` columns:
+/// `PROTOCOL SRC DST SERVICE`, e.g. `tcp 10.1.0.10:40001 198.51.100.7:22 ssh`.
 const GREP_TEXT: &str = "(protocol || ' ' || coalesce(src, '') || ' ' || coalesce(dst, '')
     || ' ' || coalesce(service, ''))";
+
+/// What `--where`, `--sort` and the time window see: every `flows` column
+/// and the `flow_summary` ones it lacks (`protocol`, `start_time`,
+/// `end_time`, `duration_s`, `packets`, `bytes`), computed as the view
+/// computes them. SQLite flattens it into the query, computing only the
+/// columns a query uses.
+pub const FLOW_FILTER: &str = "(SELECT *,
+    coalesce((SELECT name FROM ip_protocols p WHERE p.proto = flows.proto),
+        (SELECT name FROM ethertypes e WHERE flows.proto IS NULL AND e.ethertype = flows.ethertype),
+        CASE WHEN proto IS NULL THEN printf('0x%04x', ethertype) ELSE CAST(proto AS TEXT) END)
+        AS protocol,
+    ts_iso(first_ts_ns) AS start_time, ts_iso(last_ts_ns) AS end_time,
+    (last_ts_ns - first_ts_ns) / 1e9 AS duration_s,
+    packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes
+    FROM flows)";
+
+/// Columns `--sort` takes: those of [`FLOW_FILTER`].
+pub const SORT_COLUMNS: [&str; 28] = [
+    "flow_id",
+    "proto",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "ethertype",
+    "vlan",
+    "vlan_inner",
+    "first_ts_ns",
+    "last_ts_ns",
+    "packets_fwd",
+    "packets_rev",
+    "bytes_fwd",
+    "bytes_rev",
+    "tcp_flags_fwd",
+    "tcp_flags_rev",
+    "src_mac",
+    "dst_mac",
+    "files",
+    "service",
+    "community_id",
+    "protocol",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "packets",
+    "bytes",
+];
 
 /// The columns `pcapidx files` shows, in order.
 const FILES_COLUMNS: &str = "file_id, path, size, format, link_types, packets, flow_packets,
     filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters";
 
-/// What `pcapidx flows` asks for.
+/// What `pcapidx flows` (and `carve`) asks for.
 #[derive(Debug, Clone, Default)]
 pub struct FlowQuery<'a> {
-    /// An SQL expression over the `flows` columns.
+    /// An SQL expression over the [`FLOW_FILTER`] columns.
     pub where_: Option<&'a str>,
-    /// A regular expression over a flow's protocol, endpoints and service.
-    pub grep: Option<&'a str>,
+    /// Regular expressions over a flow's [`GREP_TEXT`]; every one must match.
+    pub grep: &'a [String],
+    /// `--grep` ignores case.
+    pub ignore_case: bool,
     /// Flows with an end in any of these ranges (found through the address indexes).
     pub hosts: &'a [IpNet],
+    /// Flows with a packet at or after this time (ns since the epoch)...
+    pub since_ns: Option<i64>,
+    /// ... and at or before this one.
+    pub until_ns: Option<i64>,
+    /// Order by this column of [`SORT_COLUMNS`] (then flow id), not flow id alone.
+    pub sort: Option<&'a str>,
+    pub desc: bool,
     pub limit: Option<u64>,
     /// The people's columns (`conversations`) rather than every `flows` column.
     pub table: bool,
@@ -41,44 +99,90 @@ pub struct FlowQuery<'a> {
     pub ids_only: bool,
 }
 
-/// The query behind `pcapidx flows`, and its parameters.
+impl FlowQuery<'_> {
+    /// Whether anything narrows the flows (a filter, not a limit or order).
+    pub fn filters(&self) -> bool {
+        self.where_.is_some()
+            || !self.grep.is_empty()
+            || !self.hosts.is_empty()
+            || self.since_ns.is_some()
+            || self.until_ns.is_some()
+    }
+}
+
+/// The query behind `pcapidx flows`, and its parameters. The sort column
+/// must be one of [`SORT_COLUMNS`] (checked by the caller; anything else
+/// sorts by flow id).
 pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
     let mut params = Vec::new();
+    // Conditions over FLOW_FILTER's columns.
+    let mut conds = String::new();
+    if let Some(w) = q.where_ {
+        // The line break ends a trailing `-- comment` in the expression.
+        conds.push_str(&format!(" AND ({w}\n)"));
+    }
+    if let Some(t) = q.since_ns {
+        params.push(Value::Integer(t));
+        conds.push_str(&format!(" AND last_ts_ns >= ?{}", params.len()));
+    }
+    if let Some(t) = q.until_ns {
+        params.push(Value::Integer(t));
+        conds.push_str(&format!(" AND first_ts_ns <= ?{}", params.len()));
+    }
+    let mut greps = String::new();
+    for g in q.grep {
+        let g = if q.ignore_case {
+            format!("(?i){g}")
+        } else {
+            g.clone()
+        };
+        params.push(Value::Text(g));
+        greps.push_str(&format!(" AND {GREP_TEXT} REGEXP ?{}", params.len()));
+    }
     let hosts = hosts_sql(q.hosts, &mut params);
+    let sort = q.sort.filter(|c| SORT_COLUMNS.contains(c));
+    let dir = if q.desc { " DESC" } else { "" };
     let mut sql = if q.table && !q.ids_only {
-        let mut sql = format!("SELECT {FLOW_TABLE_COLUMNS} FROM conversations WHERE 1");
-        if let Some(w) = q.where_ {
+        let mut sql = format!(
+            "SELECT {FLOW_TABLE_COLUMNS} FROM conversations c JOIN {FLOW_FILTER} f USING (flow_id) WHERE 1"
+        );
+        // In subqueries: the expressions name columns that both sides of
+        // the join have (`bytes`, `protocol`, `service`...).
+        if !conds.is_empty() {
             sql.push_str(&format!(
-                " AND flow_id IN (SELECT flow_id FROM flows WHERE ({w}\n))"
+                " AND flow_id IN (SELECT flow_id FROM {FLOW_FILTER} WHERE 1{conds})"
             ));
         }
-        if let Some(g) = q.grep {
-            params.push(Value::Text(g.to_string()));
-            sql.push_str(&format!(" AND {GREP_TEXT} REGEXP ?{}", params.len()));
+        sql.push_str(&greps_sql(&greps));
+        sql.push_str(&hosts);
+        match sort {
+            Some(col) => sql.push_str(&format!(" ORDER BY f.{col}{dir}, c.flow_id{dir}")),
+            None => sql.push_str(&format!(" ORDER BY c.flow_id{dir}")),
         }
         sql
     } else {
         let columns = if q.ids_only { "flow_id" } else { FLOW_COLUMNS };
-        let mut sql = format!("SELECT {columns} FROM flows WHERE 1");
-        if let Some(w) = q.where_ {
-            // The line break ends a trailing `-- comment` in the expression.
-            sql.push_str(&format!(" AND ({w}\n)"));
-        }
-        if let Some(g) = q.grep {
-            params.push(Value::Text(g.to_string()));
-            sql.push_str(&format!(
-                " AND flow_id IN (SELECT flow_id FROM conversations WHERE {GREP_TEXT} REGEXP ?{})",
-                params.len()
-            ));
+        let mut sql = format!("SELECT {columns} FROM {FLOW_FILTER} WHERE 1{conds}");
+        sql.push_str(&greps_sql(&greps));
+        sql.push_str(&hosts);
+        match sort {
+            Some(col) => sql.push_str(&format!(" ORDER BY {col}{dir}, flow_id{dir}")),
+            None => sql.push_str(&format!(" ORDER BY flow_id{dir}")),
         }
         sql
     };
-    sql.push_str(&hosts);
-    sql.push_str(" ORDER BY flow_id");
     if let Some(n) = q.limit {
         sql.push_str(&format!(" LIMIT {n}"));
     }
     (sql, params)
+}
+
+/// `AND flow_id IN (…)` for flows whose text matches every `--grep`.
+fn greps_sql(greps: &str) -> String {
+    if greps.is_empty() {
+        return String::new();
+    }
+    format!(" AND flow_id IN (SELECT flow_id FROM conversations WHERE 1{greps})")
 }
 
 /// `AND flow_id IN (…)` for flows with an end in any of `hosts`, as range
@@ -102,8 +206,30 @@ fn hosts_sql(hosts: &[IpNet], params: &mut Vec<Value>) -> String {
     format!(" AND flow_id IN ({})", scans.join(" UNION ALL "))
 }
 
-pub fn files_sql() -> String {
-    format!("SELECT {FILES_COLUMNS} FROM files ORDER BY file_id")
+/// `pcapidx files` for people: times in UTC to the millisecond, sizes in
+/// bytes, the filters and per-kind packet counts left to the other formats.
+const FILES_TABLE_COLUMNS: &str = "file_id AS Id, path AS Path, status AS Status,
+    format AS Format, size AS Bytes, packets AS Packets,
+    replace(substr(ts_iso(first_ts_ns), 1, 23), 'T', ' ') AS \"First (UTC)\",
+    replace(substr(ts_iso(last_ts_ns), 1, 23), 'T', ' ') AS \"Last (UTC)\", error AS Error";
+
+/// The query behind `pcapidx files`: every column, or the people's
+/// (`table`); only the files with one of `statuses`, when any is given
+/// (bound as parameters, returned beside the query).
+pub fn files_sql(table: bool, statuses: &[String]) -> (String, Vec<Value>) {
+    let columns = if table {
+        FILES_TABLE_COLUMNS
+    } else {
+        FILES_COLUMNS
+    };
+    let mut sql = format!("SELECT {columns} FROM files");
+    let params: Vec<Value> = statuses.iter().map(|s| Value::Text(s.clone())).collect();
+    if !params.is_empty() {
+        let marks: Vec<String> = (1..=params.len()).map(|i| format!("?{i}")).collect();
+        sql.push_str(&format!(" WHERE status IN ({})", marks.join(", ")));
+    }
+    sql.push_str(" ORDER BY file_id");
+    (sql, params)
 }
 
 /// What `pcapidx macs` shows: the `macs` view with vendors, busiest first.
