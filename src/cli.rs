@@ -459,12 +459,13 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
 /// A --sort column: one that --where sees.
 fn parse_sort(s: &str) -> Result<String, String> {
     let c = s.trim().to_ascii_lowercase();
-    if pcapidx_store::SORT_COLUMNS.contains(&c.as_str()) {
+    if pcapidx_store::sort_columns().any(|col| col == c) {
         Ok(c)
     } else {
+        let all: Vec<&str> = pcapidx_store::sort_columns().collect();
         Err(format!(
             "{s:?} is not a flows column; one of: {}",
-            pcapidx_store::SORT_COLUMNS.join(", ")
+            all.join(", ")
         ))
     }
 }

@@ -251,13 +251,8 @@ fn files_that_are_not_captures_are_listed_and_do_not_fail_the_run() {
         out.contains("1 indexed") && out.contains("2 not captures") && out.contains("notes.txt"),
         "{out}"
     );
-    let rows = sql(&db, "SELECT path, status, format FROM files ORDER BY path");
-    let got: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (file_name(&r["path"]), cell(&r["status"])))
-        .collect();
     assert_eq!(
-        got,
+        statuses(&db),
         [
             ("notes.txt".into(), "not-a-capture".into()),
             ("capture.dmp".into(), "ok".into()),

@@ -157,6 +157,14 @@ pub fn file_name(path: &serde_json::Value) -> String {
         .into_owned()
 }
 
+/// (file name, status) of every file the index knows, by path.
+pub fn statuses(db: &Path) -> Vec<(String, String)> {
+    sql(db, "SELECT path, status FROM files ORDER BY path")
+        .iter()
+        .map(|r| (file_name(&r["path"]), cell(&r["status"])))
+        .collect()
+}
+
 /// Flow summaries in the generator's truth format (see `TruthFlow::summary`).
 pub fn flow_summaries(db: &Path) -> Vec<String> {
     let cols = &FLOW_COLUMNS[1..];

@@ -33,7 +33,7 @@ pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, QueryRow};
 pub use reports::{
-    FLOW_FILTER, FlowQuery, LIST_COLUMNS, SORT_COLUMNS, Section, files_sql, flows_sql, macs_sql,
+    FLOW_FILTER, FlowQuery, LIST_COLUMNS, Section, files_sql, flows_sql, macs_sql, sort_columns,
     summary_sections,
 };
 pub use rusqlite::ErrorCode as SqliteCode;

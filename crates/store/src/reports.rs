@@ -38,30 +38,8 @@ pub const FLOW_FILTER: &str = "(SELECT *,
     packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes
     FROM flows)";
 
-/// Columns `--sort` takes: those of [`FLOW_FILTER`].
-pub const SORT_COLUMNS: [&str; 28] = [
-    "flow_id",
-    "proto",
-    "src_ip",
-    "src_port",
-    "dst_ip",
-    "dst_port",
-    "ethertype",
-    "vlan",
-    "vlan_inner",
-    "first_ts_ns",
-    "last_ts_ns",
-    "packets_fwd",
-    "packets_rev",
-    "bytes_fwd",
-    "bytes_rev",
-    "tcp_flags_fwd",
-    "tcp_flags_rev",
-    "src_mac",
-    "dst_mac",
-    "files",
-    "service",
-    "community_id",
+/// The columns [`FLOW_FILTER`] adds to `flows`.
+const SUMMARY_COLUMNS: [&str; 6] = [
     "protocol",
     "start_time",
     "end_time",
@@ -69,6 +47,14 @@ pub const SORT_COLUMNS: [&str; 28] = [
     "packets",
     "bytes",
 ];
+
+/// The columns `--sort` takes: those of [`FLOW_FILTER`].
+pub fn sort_columns() -> impl Iterator<Item = &'static str> {
+    FLOW_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .chain(SUMMARY_COLUMNS)
+}
 
 /// The columns `pcapidx files` shows, in order.
 const FILES_COLUMNS: &str = "file_id, path, size, format, link_types, packets, flow_packets,
@@ -89,7 +75,7 @@ pub struct FlowQuery<'a> {
     pub since_ns: Option<i64>,
     /// ... and at or before this one.
     pub until_ns: Option<i64>,
-    /// Order by this column of [`SORT_COLUMNS`] (then flow id), not flow id alone.
+    /// Order by this column of [`sort_columns`] (then flow id), not flow id alone.
     pub sort: Option<&'a str>,
     pub desc: bool,
     pub limit: Option<u64>,
@@ -111,7 +97,7 @@ impl FlowQuery<'_> {
 }
 
 /// The query behind `pcapidx flows`, and its parameters. The sort column
-/// must be one of [`SORT_COLUMNS`] (checked by the caller; anything else
+/// must be one of [`sort_columns`] (checked by the caller; anything else
 /// sorts by flow id).
 pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
     let mut params = Vec::new();
@@ -140,7 +126,7 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
         greps.push_str(&format!(" AND {GREP_TEXT} REGEXP ?{}", params.len()));
     }
     let hosts = hosts_sql(q.hosts, &mut params);
-    let sort = q.sort.filter(|c| SORT_COLUMNS.contains(c));
+    let sort = q.sort.filter(|c| sort_columns().any(|s| s == *c));
     let dir = if q.desc { " DESC" } else { "" };
     let mut sql = if q.table && !q.ids_only {
         let mut sql = format!(
