@@ -251,7 +251,7 @@ Exit status 1 when no flow matches.
 Examples:
   pcapidx flows --sort bytes --desc --limit 10
   pcapidx flows --host 10.1.0.0/16 --since -1h
-  pcapidx flows --grep -i dns --where \"duration_s > 1\"
+  pcapidx flows -i --grep dns --where \"duration_s > 1\"
 
 ", filter_help!()))]
 pub struct FlowsArgs {

@@ -235,6 +235,24 @@ fn paths_that_cannot_be_indexed_are_named_and_the_rest_is_indexed() {
     let err = stderr_of(&db, &["files", "--status", "fine"], 2);
     assert!(err.contains("not a status"), "{err}");
 
+    // A folder of logs beside the captures: a few names and a count.
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    for i in 0..50 {
+        std::fs::write(logs.join(format!("app-{i:02}.log")), "a log line\n").unwrap();
+    }
+    let out = pcapidx_ok(&dir.join("logs.db"), &["index", logs.to_str().unwrap()], 0);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("not captures:"))
+        .unwrap();
+    assert!(line.contains("app-02.log, and 47 more"), "{line}");
+    assert!(
+        line.contains("pcapidx files --status not-a-capture"),
+        "{line}"
+    );
+    assert!(!line.contains("app-03.log"), "{line}");
+
     // Standard input has no offsets to store.
     let mut child = bin()
         .arg("--db")
