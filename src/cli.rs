@@ -281,7 +281,9 @@ pub struct FlowsArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each address seen as the source or destination MAC of a flow (the MACs of its first
-packet that carries any), with the flows it is in, packets and bytes sent (forward
+packet that carries any), with the IP addresses seen behind it (the table shows three
+and a count of the rest; csv and json give ip_count and up to 16 in ips), the flows it
+is in, packets and bytes sent (forward
 packets of flows it started, reverse ones of flows it answered) and received, first
 and last time, and its vendor from the IEEE registry shipped with pcapidx. Broadcast,
 multicast and locally administered addresses are labelled as such.")]

@@ -221,17 +221,33 @@ pub fn files_sql(table: bool, statuses: &[String]) -> (String, Vec<Value>) {
 /// What `pcapidx macs` shows: the `macs` view with vendors, busiest first.
 /// `Store::macs` computes the same rows in one scan (see summary.rs).
 pub fn macs_sql(table: bool, limit: Option<u64>) -> String {
+    // The addresses behind each MAC, in key order (IPv4 before IPv6).
+    let ips = "(SELECT src_key AS k FROM flow_data WHERE src_mac_key = m.mac_key
+                  AND src_key IS NOT NULL
+                UNION SELECT dst_key FROM flow_data WHERE dst_mac_key = m.mac_key
+                  AND dst_key IS NOT NULL)";
+    let shown = |n: usize, sep: &str| {
+        format!(
+            "(SELECT group_concat(ip_text(k), '{sep}') FROM (SELECT k FROM {ips} ORDER BY k LIMIT {n}))"
+        )
+    };
+    let count = format!("(SELECT count(*) FROM {ips})");
     let columns = if table {
-        "mac AS MAC, mac_vendor(mac_key) AS Vendor, flows AS Flows, packets_sent AS Sent,
+        format!("mac AS MAC, mac_vendor(mac_key) AS Vendor,
+         coalesce({} || CASE WHEN {count} > 3 THEN ' (+' || ({count} - 3) || ')' ELSE '' END, '') AS IPs,
+         flows AS Flows, packets_sent AS Sent,
          packets_received AS Received, bytes_sent + bytes_received AS Bytes,
          replace(substr(ts_iso(first_ts_ns), 1, 19), 'T', ' ') AS First,
-         replace(substr(ts_iso(last_ts_ns), 1, 19), 'T', ' ') AS Last"
+         replace(substr(ts_iso(last_ts_ns), 1, 19), 'T', ' ') AS Last", shown(3, ", "))
     } else {
-        "mac, mac_vendor(mac_key) AS vendor, flows, packets_sent, packets_received, bytes_sent,
-         bytes_received, first_ts_ns, last_ts_ns"
+        format!(
+            "mac, mac_vendor(mac_key) AS vendor, {count} AS ip_count, {} AS ips, flows,
+         packets_sent, packets_received, bytes_sent, bytes_received, first_ts_ns, last_ts_ns",
+            shown(crate::summary::MAC_IPS_SHOWN, " ")
+        )
     };
     let mut sql = format!(
-        "SELECT {columns} FROM macs ORDER BY packets_sent + packets_received DESC, mac_key"
+        "SELECT {columns} FROM macs m ORDER BY packets_sent + packets_received DESC, mac_key"
     );
     if let Some(n) = limit {
         sql.push_str(&format!(" LIMIT {n}"));

@@ -69,7 +69,15 @@ struct Tallies {
     talkers: HashMap<AddrKey, Totals>,
     services: HashMap<String, Totals>,
     macs: HashMap<i64, MacTotals>,
+    /// The addresses seen behind each MAC (as a flow's source or
+    /// destination with it), for `pcapidx macs`.
+    mac_ips: HashMap<i64, std::collections::BTreeSet<AddrKey>>,
 }
+
+/// Addresses `pcapidx macs` names per MAC (`ip_count` gives them all).
+pub(crate) const MAC_IPS_SHOWN: usize = 16;
+/// Of those, the table shows this many and a count of the rest.
+const MAC_IPS_IN_TABLE: usize = 3;
 
 /// One MAC address's flows, as the `macs` view sums them.
 #[derive(Clone, Copy)]
@@ -150,12 +158,14 @@ impl Store {
         });
         let names: &[&str] = if table {
             &[
-                "MAC", "Vendor", "Flows", "Sent", "Received", "Bytes", "First", "Last",
+                "MAC", "Vendor", "IPs", "Flows", "Sent", "Received", "Bytes", "First", "Last",
             ]
         } else {
             &[
                 "mac",
                 "vendor",
+                "ip_count",
+                "ips",
                 "flows",
                 "packets_sent",
                 "packets_received",
@@ -177,19 +187,40 @@ impl Store {
             let iso: String = crate::ts_iso(ns).chars().take(19).collect();
             Value::Text(iso.replace('T', " "))
         };
+        let no_ips = std::collections::BTreeSet::new();
         let rows = macs
             .into_iter()
             .take(limit.map_or(usize::MAX, |n| n as usize))
             .map(|(mac, m)| {
                 let vendor = Value::Text(pcapidx_oui::label(mac_from_key(mac)));
                 let int = Value::Integer;
-                let mut row = vec![
-                    text(mac),
-                    vendor,
-                    int(m.flows),
-                    int(m.sent),
-                    int(m.received),
-                ];
+                let ips = tallies.mac_ips.get(&mac).unwrap_or(&no_ips);
+                let shown = |n: usize| -> Vec<String> {
+                    ips.iter()
+                        .take(n)
+                        .filter_map(|k| IpKey::from_sql(k.value()).map(|k| k.addr().to_string()))
+                        .collect()
+                };
+                let ip_cells = if table {
+                    let mut t = shown(MAC_IPS_IN_TABLE).join(", ");
+                    if ips.len() > MAC_IPS_IN_TABLE {
+                        t.push_str(&format!(" (+{})", ips.len() - MAC_IPS_IN_TABLE));
+                    }
+                    vec![Value::Text(t)]
+                } else {
+                    let list = shown(MAC_IPS_SHOWN);
+                    vec![
+                        int(ips.len() as i64),
+                        if list.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::Text(list.join(" "))
+                        },
+                    ]
+                };
+                let mut row = vec![text(mac), vendor];
+                row.extend(ip_cells);
+                row.extend([int(m.flows), int(m.sent), int(m.received)]);
                 if table {
                     let bytes = m.bytes_sent + m.bytes_received;
                     row.extend([int(bytes), when(m.first_ts_ns), when(m.last_ts_ns)]);
@@ -234,6 +265,13 @@ impl Store {
             };
             if let Some(m) = src {
                 t.macs.entry(m).or_insert(MacTotals::NONE).add(&as_src);
+            }
+            if !all {
+                for (mac, col) in [(src, 10), (dst, 11)] {
+                    if let (Some(mac), Some(k)) = (mac, AddrKey::of(r.get_ref(col)?)) {
+                        t.mac_ips.entry(mac).or_default().insert(k);
+                    }
+                }
             }
             if let Some(m) = dst.filter(|&d| Some(d) != src) {
                 let as_dst = MacTotals {
