@@ -43,6 +43,10 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
         }
         plan => plan?,
     };
+    if plan.packets() == 0 {
+        eprintln!("pcapidx: no packet of the flows is inside --since/--until; nothing written");
+        return Ok(Outcome::Incomplete);
+    }
     let carved = if to_stdout {
         let out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let carved = plan.write(out)?;

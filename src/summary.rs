@@ -102,7 +102,7 @@ fn text_cell(column: &str, v: &Value) -> (String, String) {
 }
 
 /// 97.02 s as "1 min 37.020 s", 90061.5 s as "1 d 1 h 1 min 1.500 s".
-pub(crate) fn human_duration(seconds: f64) -> String {
+fn human_duration(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {
         return format!("{seconds} s");
     }

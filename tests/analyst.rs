@@ -10,12 +10,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn index_testdata(name: &str, set: &str) -> PathBuf {
-    let db = tmpdir(name).join("i.db");
-    pcapidx_ok(&db, &["index", testdata(set).to_str().unwrap(), "-q"], 0);
-    db
-}
-
 /// Compares `actual` with `tests/golden/NAME`; `PCAPIDX_BLESS=1` rewrites it.
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,7 +42,7 @@ fn golden(name: &str, actual: &str) {
 
 #[test]
 fn golden_outputs_of_the_listing_commands() {
-    let db = index_testdata("golden", "rotated");
+    let db = indexed("golden", "rotated");
     golden("rotated-flows.txt", &pcapidx_ok(&db, &["flows"], 0));
     golden(
         "rotated-flows.csv",
@@ -62,7 +56,7 @@ fn golden_outputs_of_the_listing_commands() {
 
 #[test]
 fn every_command_speaks_json_and_csv() {
-    let db = index_testdata("formats", "rotated-mixed");
+    let db = indexed("formats", "rotated-mixed");
     let commands: [&[&str]; 4] = [
         &["flows"],
         &["files"],
@@ -144,7 +138,7 @@ fn listed(db: &Path, args: &[&str]) -> BTreeSet<u64> {
 
 #[test]
 fn grep_matches_the_flow_text() {
-    let db = index_testdata("grep", "rotated");
+    let db = indexed("grep", "rotated");
     let udp = listed(&db, &["--grep", "^udp "]);
     assert!(!udp.is_empty());
     assert_eq!(udp, listed(&db, &["--where", "proto = 17"]));
@@ -171,7 +165,7 @@ fn grep_matches_the_flow_text() {
 /// around it; a trailing SQL comment in it is allowed.
 #[test]
 fn where_errors_name_the_expression() {
-    let db = index_testdata("where-errors", "rotated-mixed");
+    let db = indexed("where-errors", "rotated-mixed");
     for (cmd, expr, why) in [
         (&["flows"][..], "dst_port = ", "syntax error"),
         (&["flows"], "bogus = 1", "no such column: bogus"),
@@ -193,7 +187,7 @@ fn where_errors_name_the_expression() {
 
 #[test]
 fn host_selects_flows_with_an_end_in_a_range() {
-    let db = index_testdata("host", "rotated-mixed");
+    let db = indexed("host", "rotated-mixed");
     let first = |cond: &str| {
         let q = format!("SELECT src_ip FROM flows WHERE {cond} ORDER BY flow_id LIMIT 1");
         let out = pcapidx_ok(&db, &["sql", "--format", "csv", &q], 0);
@@ -234,7 +228,7 @@ fn host_selects_flows_with_an_end_in_a_range() {
 /// functions reads them, and gets what pcapidx's functions compute.
 #[test]
 fn views_read_in_a_plain_sqlite_client() {
-    let db = index_testdata("views", "rotated-mixed");
+    let db = indexed("views", "rotated-mixed");
     let conn =
         rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
@@ -529,7 +523,7 @@ fn community_ids_and_vendors_match_arkime_and_suricata() {
 /// Flows by protocol in `summary` add up to the flows table, per protocol.
 #[test]
 fn summary_counts_add_up() {
-    let db = index_testdata("summary", "rotated-mixed");
+    let db = indexed("summary", "rotated-mixed");
     let s: Value = serde_json::from_str(&pcapidx_ok(
         &db,
         &["summary", "--format", "json", "--top", "100"],
@@ -566,7 +560,7 @@ fn summary_counts_add_up() {
 /// cookbook cannot drift from the schema.
 #[test]
 fn schema_doc_queries_run() {
-    let db = index_testdata("schema-doc", "rotated");
+    let db = indexed("schema-doc", "rotated");
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"))
         .unwrap();
     let mut statements = Vec::new();

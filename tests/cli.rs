@@ -570,12 +570,7 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
 /// as `nobody` (setpriv), from a copy of the binary they can reach.
 #[test]
 fn an_index_in_a_read_only_folder_opens_anywhere() {
-    let db = tmpdir("ro-src").join("i.db");
-    pcapidx_ok(
-        &db,
-        &["index", testdata("rotated").to_str().unwrap(), "-q"],
-        0,
-    );
+    let db = indexed("ro-src", "rotated");
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))

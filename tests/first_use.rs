@@ -2,19 +2,13 @@
 //! summary columns in --where), messages for paths that cannot be indexed,
 //! an index with nothing in it yet, and output that streams.
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::*;
-
-fn index_set(name: &str, set: &str) -> PathBuf {
-    let db = tmpdir(name).join("i.db");
-    pcapidx_ok(&db, &["index", testdata(set).to_str().unwrap(), "-q"], 0);
-    db
-}
 
 /// The flow ids `pcapidx flows ARGS` lists, in order.
 fn listed(db: &Path, args: &[&str]) -> Vec<u64> {
@@ -46,7 +40,7 @@ fn stderr_of(db: &Path, args: &[&str], code: i32) -> String {
 
 #[test]
 fn sort_window_grep_and_summary_columns_choose_flows_as_sql_does() {
-    let db = index_set("choose", "rotated");
+    let db = indexed("choose", "rotated");
     let top = listed(&db, &["--sort", "bytes", "--desc", "--limit", "5"]);
     assert_eq!(
         top,
@@ -148,7 +142,7 @@ fn sort_window_grep_and_summary_columns_choose_flows_as_sql_does() {
 
 #[test]
 fn carve_takes_comma_lists_and_a_time_window_of_packets() {
-    let db = index_set("carve-window", "rotated");
+    let db = indexed("carve-window", "rotated");
     let dir = db.parent().unwrap();
     let carve = |args: &[&str], name: &str| -> Vec<u8> {
         let out = dir.join(name);
@@ -183,6 +177,23 @@ fn carve_takes_comma_lists_and_a_time_window_of_packets() {
     }
     assert_eq!(n, packets);
     assert!(cut.len() < carve(&["--flow-id", "1"], "whole.pcap").len());
+    // A window that holds none of the flow's packets writes nothing.
+    let none = dir.join("none.pcap");
+    let err = stderr_of(
+        &db,
+        &[
+            "carve",
+            "--flow-id",
+            "1",
+            "--since",
+            "2030-01-01",
+            "-o",
+            none.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains("nothing written"), "{err}");
+    assert!(!none.exists());
     // A window alone chooses the flows too.
     carve(&["--since", since, "--until", until], "window.pcap");
 }
@@ -288,7 +299,7 @@ fn paths_that_cannot_be_indexed_are_named_and_the_rest_is_indexed() {
 /// printing an empty table; one with no files says how to fill it.
 #[test]
 fn an_index_with_nothing_in_it_yet_says_why() {
-    let db = index_set("nothing-yet", "rotated");
+    let db = indexed("nothing-yet", "rotated");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
         "DELETE FROM packet_chunks; DELETE FROM flow_data;
@@ -320,7 +331,7 @@ fn an_index_with_nothing_in_it_yet_says_why() {
 /// most its sample, whatever the result's size.
 #[test]
 fn table_output_streams_in_flat_memory() {
-    let db = index_set("stream", "fragments");
+    let db = indexed("stream", "fragments");
     let rows = 3_000_000;
     let query = format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT {rows})

@@ -36,6 +36,13 @@ pub fn testdata(set: &str) -> PathBuf {
         .join(set)
 }
 
+/// A bundled sample set indexed into a fresh folder's `i.db`.
+pub fn indexed(name: &str, set: &str) -> PathBuf {
+    let db = tmpdir(name).join("i.db");
+    pcapidx_ok(&db, &["index", testdata(set).to_str().unwrap(), "-q"], 0);
+    db
+}
+
 /// A fresh, empty folder for one test.
 pub fn tmpdir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

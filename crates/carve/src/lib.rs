@@ -360,11 +360,7 @@ pub fn output_target(path: &Path) -> io::Result<OutputTarget> {
     // `/dev/fd/N` and `/proc/self/fd/N` name open descriptors: their links
     // cannot be followed by name to a place where a rename would mean
     // anything (a pipe has no folder), so they are always written in place.
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(path)
-    };
+    let abs = std::path::absolute(path)?;
     let descriptor = ["/dev/stdout", "/dev/stderr", "/dev/fd"]
         .iter()
         .any(|d| abs.starts_with(d))

@@ -105,15 +105,28 @@ pub fn ts_iso(ns: i64) -> String {
 pub fn parse_iso(text: &str) -> Option<i64> {
     let t = text.trim();
     let num = |s: &str| -> Option<i64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+        if !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
     };
     let (date, rest) = match t.find(['T', 't', ' ']) {
         Some(i) => (&t[..i], &t[i + 1..]),
         None => (t, ""),
     };
-    let mut d = date.splitn(3, '-');
-    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
-    if date.len() != 10 || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, day] = parts[..] else { return None };
+    if (y.len(), m.len(), day.len()) != (4, 2, 2) {
+        return None;
+    }
+    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, day as u32);
+    // February 30th and the like name no day.
+    if civil_from_days(days) != (y, m as u32, day as u32) {
         return None;
     }
     // The zone: Z, or a sign (after the time part, so not the date's dashes).
@@ -123,7 +136,8 @@ pub fn parse_iso(text: &str) -> Option<i64> {
         let (c, z) = (&rest[..i], &rest[i..]);
         let sign = if z.starts_with('-') { -1 } else { 1 };
         let z = z[1..].replace(':', "");
-        if z.len() != 4 {
+        // Digits only before slicing: a multi-byte character would split.
+        if z.len() != 4 || !z.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         (c, sign * (num(&z[..2])? * 3600 + num(&z[2..])? * 60))
@@ -150,7 +164,6 @@ pub fn parse_iso(text: &str) -> Option<i64> {
             frac_ns = num(&format!("{f:0<9}"))?;
         }
     }
-    let days = days_from_civil(y, m as u32, day as u32);
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_s;
     secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
 }
@@ -255,5 +268,15 @@ mod tests {
         ] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }
+        // Any text, multi-byte characters included, is an answer, never a panic.
+        let odd = "2024-03-01T01:00:00.5+1é1 ß-Zt9";
+        for (i, _) in odd.char_indices() {
+            for (j, _) in odd.char_indices().skip(1) {
+                if i < j {
+                    let _ = parse_iso(&odd[i..j]);
+                }
+            }
+        }
+        assert_eq!(parse_iso("2024-03-01T01:00+1é1"), None);
     }
 }

@@ -25,18 +25,11 @@ const GREP_TEXT: &str = "(protocol || ' ' || coalesce(src, '') || ' ' || coalesc
 
 /// What `--where`, `--sort` and the time window see: every `flows` column
 /// and the `flow_summary` ones it lacks (`protocol`, `start_time`,
-/// `end_time`, `duration_s`, `packets`, `bytes`), computed as the view
-/// computes them. SQLite flattens it into the query, computing only the
-/// columns a query uses.
-pub const FLOW_FILTER: &str = "(SELECT *,
-    coalesce((SELECT name FROM ip_protocols p WHERE p.proto = flows.proto),
-        (SELECT name FROM ethertypes e WHERE flows.proto IS NULL AND e.ethertype = flows.ethertype),
-        CASE WHEN proto IS NULL THEN printf('0x%04x', ethertype) ELSE CAST(proto AS TEXT) END)
-        AS protocol,
-    ts_iso(first_ts_ns) AS start_time, ts_iso(last_ts_ns) AS end_time,
-    (last_ts_ns - first_ts_ns) / 1e9 AS duration_s,
-    packets_fwd + packets_rev AS packets, bytes_fwd + bytes_rev AS bytes
-    FROM flows)";
+/// `end_time`, `duration_s`, `packets`, `bytes`), from the view itself.
+/// SQLite flattens it into the query, computing only the columns a query
+/// uses (the join is on the rowid).
+pub const FLOW_FILTER: &str = "(SELECT f.*, s.protocol, s.start_time, s.end_time,
+    s.duration_s, s.packets, s.bytes FROM flows f JOIN flow_summary s USING (flow_id))";
 
 /// The columns [`FLOW_FILTER`] adds to `flows`.
 const SUMMARY_COLUMNS: [&str; 6] = [
