@@ -15,6 +15,7 @@ Examples:
   pcapidx flows --where \"dst_port = 443\" --format csv
   pcapidx flows --grep '10\\.1\\.2\\.3:|dns'
   pcapidx carve --flow-id 42 -o - | tshark -r -
+  pcapidx follow --flow-id 42
   pcapidx sql \"SELECT src_ip, sum(bytes_fwd) FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"
 
 The tables and views are documented in docs/schema.md.";
@@ -45,6 +46,8 @@ pub enum Command {
     Files(FilesArgs),
     /// Write the packets of flows as a new capture, reading only their records.
     Carve(CarveArgs),
+    /// Print the reassembled payload of flows (TCP streams, datagrams), with gaps.
+    Follow(FollowArgs),
     /// Run a read-only SQL query against the index.
     Sql(SqlArgs),
     /// Write synthetic captures with known content (for trying pcapidx and benchmarks).
@@ -379,6 +382,101 @@ pub enum CarveFormat {
     Auto,
     Pcap,
     Pcapng,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = concat!("\
+Reads only the flows' records (at the index's offsets) and reassembles each direction:
+TCP by sequence number (retransmissions dropped, out-of-order segments placed, the first
+copy of a byte wins, sequence wrap and mid-stream starts handled), UDP and other IP flows
+as one chunk per datagram with IP fragments joined. The client is the flow's src side.
+
+Bytes that were never captured (a lost segment, a packet cut by the snaplen) are gaps:
+never marker text inside the bytes. --gaps decides what raw output does with them: zero
+(the default) writes that many zero bytes, so stream offsets stay true; skip leaves them
+out; error stops at the first one with exit status 1. hex and ascii mark them on a line of
+their own; json and jsonl give them as events. A summary line on stderr counts them.
+
+Formats: ascii (default; tshark's -z follow,tcp,ascii layout: each chunk after its
+length, the server's indented by a tab), hex (hexdump lines, server indented), raw (the
+bytes; refused on a terminal), json (one array of flows, each with its events) and jsonl
+(one event per line: type flow, data, gap, end; data as base64). --output-dir writes one
+raw file per direction per flow, named by flow id, sender, receiver and direction
+(tcpflow style: 42-010.000.000.001.40001-192.168.001.002.00080.client).
+
+Exit status 1 when no flow matches, or --gaps error met a gap.
+
+Examples:
+  pcapidx follow --flow-id 42
+  pcapidx follow --flow-id 42 --format raw --direction server > response.bin
+  pcapidx follow --where \"dst_port = 80\" --output-dir streams/
+  pcapidx follow --flow-id 42 --format jsonl | jq -r 'select(.type == \"gap\")'
+
+", filter_help!()))]
+#[command(group(
+    clap::ArgGroup::new("flows").required(true).multiple(true)
+        .args(["flow_id", "where_", "host", "grep", "since", "until"])
+))]
+pub struct FollowArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Flows to follow (repeatable, or a comma list: 3,7,9), one after the other.
+    #[arg(
+        long = "flow-id",
+        value_name = "ID",
+        value_delimiter = ',',
+        conflicts_with_all = ["where_", "host", "grep"]
+    )]
+    pub flow_id: Vec<u64>,
+
+    #[command(flatten)]
+    pub filter: FlowFilter,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "ascii")]
+    pub format: FollowFormat,
+
+    /// Which side's bytes: client (the flow's src), server, or both
+    /// interleaved in capture order, as Wireshark shows them.
+    #[arg(long, value_enum, default_value = "both")]
+    pub direction: DirectionArg,
+
+    /// What raw output does with bytes never captured.
+    #[arg(long, value_enum, default_value = "zero")]
+    pub gaps: GapsArg,
+
+    /// Write one raw file per direction per flow into this folder (created
+    /// if needed) instead of standard output.
+    #[arg(long, value_name = "DIR", conflicts_with = "format")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Print nothing on stderr but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FollowFormat {
+    Ascii,
+    Hex,
+    Raw,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DirectionArg {
+    Client,
+    Server,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum GapsArg {
+    Zero,
+    Skip,
+    Error,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! formats their results, and owns every exit-code decision.
 mod carve_cmd;
 mod cli;
+mod follow_cmd;
 mod index_cmd;
 mod output;
 mod summary;
@@ -116,6 +117,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
         Command::Carve(args) => carve_cmd::run(args.db.or(&cli.db), &args),
+        Command::Follow(args) => follow_cmd::run(args.db.or(&cli.db), &args),
         Command::Files(args) => {
             let store = open_read_only(args.db.or(&cli.db))?;
             let table = args.format.format == Format::Table;

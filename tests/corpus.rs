@@ -11,10 +11,10 @@ use pcapidx_gen::truth::tcp_flag_letters;
 
 use crate::common::*;
 
-type Row = Map<String, Value>;
+pub type Row = Map<String, Value>;
 
 /// Timeouts lifted: tshark's streams never time out.
-const NO_TIMEOUTS: [&str; 8] = [
+pub const NO_TIMEOUTS: [&str; 8] = [
     "--tcp-timeout",
     "1e9",
     "--tcp-closed-timeout",
@@ -25,7 +25,7 @@ const NO_TIMEOUTS: [&str; 8] = [
     "1e9",
 ];
 
-fn index_one(name: &str, file: &Path, extra: &[&str]) -> PathBuf {
+pub fn index_one(name: &str, file: &Path, extra: &[&str]) -> PathBuf {
     let db = tmpdir(name).join("i.db");
     let mut args = vec!["index", file.to_str().unwrap(), "-q"];
     args.extend_from_slice(extra);
@@ -241,32 +241,47 @@ pub fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
     (streams, ambiguous.len())
 }
 
+fn end(r: &Row, ip: &str, port: &str) -> (String, u64) {
+    (cell(&r[ip]), r[port].as_u64().unwrap_or(0))
+}
+
+/// The one flow that is tshark's stream `s`: same protocol and ends, same
+/// first packet time.
+pub fn flow_of_stream<'f>(flows: &'f [Row], proto: u8, s: &Stream) -> Result<&'f Row, String> {
+    let same_pair = |f: &&Row| {
+        let (x, y) = (end(f, "src_ip", "src_port"), end(f, "dst_ip", "dst_port"));
+        f["proto"].as_u64() == Some(u64::from(proto))
+            && ((x == s.a && y == s.b) || (x == s.b && y == s.a))
+    };
+    let candidates: Vec<&Row> = flows
+        .iter()
+        .filter(same_pair)
+        .filter(|f| s.untimed || f["first_ts_ns"].as_i64() == s.first)
+        .collect();
+    match candidates[..] {
+        [f] => Ok(f),
+        _ => Err(format!(
+            "{:?}->{:?}: {} flows match",
+            s.a,
+            s.b,
+            candidates.len()
+        )),
+    }
+}
+
 /// Compares one capture with tshark; returns (streams compared, ambiguous).
 fn compare_with_tshark(file: &Path) -> Result<(usize, usize), String> {
     let (streams, ambiguous) = tshark_streams(file);
     let db = index_one("tshark", file, &NO_TIMEOUTS);
     let flows = sql(&db, "SELECT * FROM flows WHERE proto IN (6, 17)");
-    let end = |r: &Row, ip: &str, port: &str| (cell(&r[ip]), r[port].as_u64().unwrap_or(0));
     let mut errors = Vec::new();
     for ((proto, id), s) in &streams {
-        let same_pair = |f: &&Row| {
-            let (x, y) = (end(f, "src_ip", "src_port"), end(f, "dst_ip", "dst_port"));
-            f["proto"].as_u64() == Some(u64::from(*proto))
-                && ((x == s.a && y == s.b) || (x == s.b && y == s.a))
-        };
-        let candidates: Vec<&Row> = flows
-            .iter()
-            .filter(same_pair)
-            .filter(|f| s.untimed || f["first_ts_ns"].as_i64() == s.first)
-            .collect();
-        let [f] = candidates[..] else {
-            errors.push(format!(
-                "stream {proto}/{id} {:?}->{:?}: {} flows match",
-                s.a,
-                s.b,
-                candidates.len()
-            ));
-            continue;
+        let f = match flow_of_stream(&flows, *proto, s) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(format!("stream {proto}/{id}: {e}"));
+                continue;
+            }
         };
         let fwd = usize::from(end(f, "src_ip", "src_port") != s.a);
         let (rev, tcp) = (1 - fwd, *proto == 6);

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod corpus;
 mod first_use;
+mod follow;
 mod fuzzing;
 mod generated;
 mod robust;

@@ -65,6 +65,15 @@ struct Source {
     file: File,
 }
 
+/// One record read back from its file.
+pub struct Record<'a> {
+    pub position: &'a Position,
+    pub link_type: u16,
+    /// The captured bytes.
+    pub data: &'a [u8],
+    out_iface: u32,
+}
+
 /// Everything checked and ordered, ready to write.
 pub struct Plan {
     files: Vec<Source>,
@@ -303,6 +312,40 @@ impl Plan {
         Ok(())
     }
 
+    /// Orders the packets as they lie in their files (files by first
+    /// packet, then offset): the order a tool reading the files sees, which
+    /// decides, say, which of two copies of a TCP segment came first. Carving
+    /// orders by timestamp, as `mergecap` does.
+    pub fn in_capture_order(mut self) -> Self {
+        let files = &self.files;
+        self.items.sort_by_key(|i| {
+            let f = &files[i.file].row;
+            (f.first_ts_ns.unwrap_or(i64::MIN), f.file_id, i.pos.offset)
+        });
+        self
+    }
+
+    /// Reads every record in order, checking each against the index, and
+    /// hands it to `f` (its bytes live until the next record): the one way
+    /// records come back out, for a capture, a stream or a page.
+    pub fn each_record<E: From<CarveError>>(
+        &self,
+        mut f: impl FnMut(Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut data = Vec::with_capacity(2048);
+        for it in &self.items {
+            self.read(it, Some(&mut data))?;
+            let link_type = self.out_ifaces[it.out_iface as usize].0;
+            f(Record {
+                position: &it.pos,
+                link_type,
+                data: &data,
+                out_iface: it.out_iface,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Writes the capture.
     pub fn write<W: Write>(&self, out: W) -> Result<Carved, CarveError> {
         let mut w = match self.format {
@@ -324,18 +367,17 @@ impl Plan {
             pcapng: self.pcapng(),
             ..Carved::default()
         };
-        let mut data = Vec::with_capacity(2048);
-        for it in &self.items {
-            self.read(it, Some(&mut data))?;
+        self.each_record(|r| -> Result<(), CarveError> {
             w.write(&WriteRecord {
-                ts_ns: it.pos.ts_ns,
-                orig_len: it.pos.orig_len,
-                data: &data,
-                iface: it.out_iface,
+                ts_ns: r.position.ts_ns,
+                orig_len: r.position.orig_len,
+                data: r.data,
+                iface: r.out_iface,
             })?;
             done.packets += 1;
-            done.bytes += data.len() as u64;
-        }
+            done.bytes += r.data.len() as u64;
+            Ok(())
+        })?;
         w.finish()?;
         done.bytes_read = self.bytes_read.get();
         Ok(done)

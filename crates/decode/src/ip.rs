@@ -3,7 +3,7 @@
 //! first fragments and SCTP keep their ports.
 use etherparse::LaxIpSlice;
 
-use crate::{Frag, Ip, Tcp};
+use crate::{Frag, Ip, Span, Tcp};
 
 /// Protocols whose header starts with a 16-bit source and destination port.
 fn has_ports(proto: u8) -> bool {
@@ -61,6 +61,8 @@ fn decode_lax(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
             let offset = h.fragments_offset().value();
             let id = u32::from(h.identification());
             ip.frag = frag(offset, h.more_fragments(), id);
+            ip.frag_offset = u32::from(offset) * 8;
+            ip.more_fragments = h.more_fragments();
         }
         LaxIpSlice::Ipv6(s) => {
             let h = s.header();
@@ -74,10 +76,21 @@ fn decode_lax(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
                 ipv6_fragment(h.next_header().0, &p[40.min(p.len())..])
             {
                 ip.frag = frag(offset, more, id);
+                ip.frag_offset = u32::from(offset) * 8;
+                ip.more_fragments = more;
             }
         }
     }
     transport(payload.payload, ip);
+    let declared = match &slice {
+        LaxIpSlice::Ipv4(s) => {
+            usize::from(s.header().total_len()).saturating_sub(s.header().slice().len())
+        }
+        // The payload length counts the extension headers before it.
+        LaxIpSlice::Ipv6(s) => (usize::from(s.header().payload_length()) + 40)
+            .saturating_sub(payload.payload.as_ptr() as usize - p.as_ptr() as usize),
+    };
+    ip.payload_wire_len = declared.max(payload.payload.len()) as u32;
     Ok(())
 }
 
@@ -109,12 +122,21 @@ fn decode_ipv4(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
     let field = u16::from_be_bytes([h[6], h[7]]);
     let id = u32::from(u16::from_be_bytes([h[4], h[5]]));
     ip.frag = frag(field & 0x1fff, field & 0x2000 != 0, id);
-    transport(p.get(header_len..end).unwrap_or_default(), ip);
+    ip.frag_offset = u32::from(field & 0x1fff) * 8;
+    ip.more_fragments = field & 0x2000 != 0;
+    let t = p.get(header_len..end).unwrap_or_default();
+    transport(t, ip);
+    ip.payload_wire_len = total.saturating_sub(header_len).max(t.len()) as u32;
     Ok(())
 }
 
 /// The few transport-header bytes a flow needs (none for a later fragment).
 fn transport(t: &[u8], ip: &mut Ip) {
+    // An address, made an offset by `decode` (which knows the frame).
+    ip.payload = Span {
+        at: t.as_ptr() as usize as u32,
+        len: t.len() as u32,
+    };
     if matches!(ip.frag, Frag::Later { .. }) {
         return;
     }

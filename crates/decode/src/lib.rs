@@ -75,6 +75,32 @@ pub struct Ip {
     /// ICMP or ICMPv6 type and code (they identify the flow for Community ID).
     pub icmp: Option<(u8, u8)>,
     pub frag: Frag,
+    /// Fragments: this one's offset in its datagram, in bytes, and whether
+    /// more follow.
+    pub frag_offset: u32,
+    pub more_fragments: bool,
+    /// Where the IP payload (transport header first; a later fragment's
+    /// bytes) lies in the frame, as captured and bounded by the IP header's
+    /// own length, so link-layer padding is not part of it.
+    pub payload: Span,
+    /// The IP payload's length as its header declares it: more than
+    /// `payload.len` when the snaplen cut the packet.
+    pub payload_wire_len: u32,
+}
+
+/// A range of bytes in a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub at: u32,
+    pub len: u32,
+}
+
+impl Span {
+    /// The bytes of `frame` it covers (empty if they are not all there).
+    pub fn of<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        let at = self.at as usize;
+        frame.get(at..at + self.len as usize).unwrap_or_default()
+    }
 }
 
 /// What decoding one packet found.
@@ -360,6 +386,53 @@ mod tests {
         check(101, &tcp4(true)[..26], "ip4 p=6 10.0.0.1>10.0.0.2 1234>80");
         // Cut inside the IP header: nothing to key an IP flow on.
         check(101, &tcp4(true)[..12], "none");
+    }
+
+    /// The payload span is the IP payload wherever the IP header sits in
+    /// the frame, without link-layer padding or what follows an NFLOG TLV.
+    #[test]
+    fn payload_span_is_the_ip_payload() {
+        let t = tcp4(false);
+        let tcp = &t[20..];
+        let span = |lt: u16, frame: &[u8]| {
+            let mut d = Decoded::default();
+            decode(lt, frame, &mut d);
+            d.ip.payload.of(frame).to_vec()
+        };
+        let mut padded = eth(0x0800, &t);
+        padded.extend_from_slice(&[0xee; 10]);
+        assert_eq!(span(1, &padded), tcp);
+        let mut tagged = eth(0x8100, &[0, 5, 0x08, 0x00]);
+        tagged.extend_from_slice(&t);
+        assert_eq!(span(1, &tagged), tcp);
+        assert_eq!(span(101, &t), tcp);
+        let mut nf = vec![2, 0, 0, 0];
+        nf.extend_from_slice(&((t.len() + 4) as u16).to_le_bytes());
+        nf.extend_from_slice(&9u16.to_le_bytes());
+        nf.extend_from_slice(&t);
+        nf.extend_from_slice(&[8, 0, 1, 0, 0xee, 0xee, 0xee, 0xee]);
+        assert_eq!(span(239, &nf), tcp);
+        let u = udp6();
+        assert_eq!(span(1, &eth(0x86dd, &u)), &u[40..]);
+        // Cut by the snaplen: what was captured of it, and its real length.
+        assert_eq!(span(101, &t[..30]), &t[20..30]);
+        let mut d = Decoded::default();
+        decode(101, &t[..30], &mut d);
+        assert_eq!(d.ip.payload_wire_len as usize, tcp.len());
+        let mut v6 = u.clone();
+        v6.truncate(50);
+        decode(101, &v6, &mut d);
+        assert_eq!((d.ip.payload.len, d.ip.payload_wire_len), (10, 16));
+        // Not IP: no span.
+        assert!(span(1, &eth(0x0806, &[0; 28])).is_empty());
+        // A later fragment: its bytes, its offset and the MF flag.
+        let mut later = t.clone();
+        later[6] = 0x20;
+        later[7] = 0x02;
+        let mut d = Decoded::default();
+        decode(101, &later, &mut d);
+        assert_eq!((d.ip.frag_offset, d.ip.more_fragments), (16, true));
+        assert_eq!(d.ip.payload.of(&later), tcp);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Link layers, down to an EtherType and its payload.
 use crate::ip::decode_ip;
-use crate::{Decoded, Layer};
+use crate::{Decoded, Layer, Span};
 
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
@@ -27,6 +27,22 @@ fn mac(b: &[u8], at: usize) -> Option<[u8; 6]> {
 /// Decodes a packet of the given link type into `out` (fully overwritten).
 pub fn decode(link_type: u16, data: &[u8], out: &mut Decoded) {
     *out = Decoded::default();
+    link(link_type, data, out);
+    // The IP layer recorded where its payload starts as the low 32 bits of
+    // its address (it is handed sub-slices, not the frame); the difference
+    // with the frame's, modulo 2^32, is the offset, as frames are < 4 GiB.
+    if out.layer == Layer::Ip {
+        out.ip.payload.at = out
+            .ip
+            .payload
+            .at
+            .wrapping_sub(data.as_ptr() as usize as u32);
+    } else {
+        out.ip.payload = Span::default();
+    }
+}
+
+fn link(link_type: u16, data: &[u8], out: &mut Decoded) {
     match link_type {
         1 => ethernet(data, out),
         0 => null(data, out, false),

@@ -896,6 +896,7 @@ mod tests {
                 tcp: (proto == 6).then_some(Tcp { flags, seq, ack: 0 }),
                 icmp: (proto == 1).then_some((8, 0)),
                 frag: Frag::Whole,
+                ..Default::default()
             },
             ..Default::default()
         }

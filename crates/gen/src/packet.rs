@@ -158,6 +158,24 @@ pub struct Pkt {
     /// VLAN ids, outermost first.
     pub vlans: [u16; 3],
     pub vlan_count: u8,
+    /// Payload bytes: zeros when 0, else [`payload_byte`] with this fill.
+    pub fill: u8,
+}
+
+/// Byte `at` of a payload made with `fill` (0: zeros). TCP payloads are
+/// filled by sequence number, so a retransmission carries the same bytes
+/// and a copy with another fill conflicts with it; UDP by offset in the
+/// datagram.
+pub fn payload_byte(fill: u8, at: u32) -> u8 {
+    if fill == 0 {
+        return 0;
+    }
+    let x = at.wrapping_add(u32::from(fill)).wrapping_mul(0x9e37_79b1);
+    (x >> 24) as u8 ^ fill
+}
+
+fn payload(out: &mut Vec<u8>, fill: u8, first: u32, len: u16) {
+    out.extend((0..u32::from(len)).map(|i| payload_byte(fill, first.wrapping_add(i))));
 }
 
 impl Pkt {
@@ -170,6 +188,7 @@ impl Pkt {
             v6_ext: false,
             vlans: [0; 3],
             vlan_count: 0,
+            fill: 0,
         }
     }
 
@@ -205,7 +224,7 @@ fn ipv4_checksum(h: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn transport(body: &Body, out: &mut Vec<u8>) {
+fn transport(body: &Body, fill: u8, out: &mut Vec<u8>) {
     match *body {
         Body::Tcp {
             sport,
@@ -223,14 +242,20 @@ fn transport(body: &Body, out: &mut Vec<u8>) {
             out.push(flags);
             be16(out, 65535);
             be32(out, 0); // checksum, urgent pointer
-            out.resize(out.len() + usize::from(len), 0);
+            // A SYN's data starts one past its sequence number.
+            payload(
+                out,
+                fill,
+                seq.wrapping_add(u32::from(flags & flags::SYN != 0)),
+                len,
+            );
         }
         Body::Udp { sport, dport, len } => {
             be16(out, sport);
             be16(out, dport);
             be16(out, 8 + len);
             be16(out, 0);
-            out.resize(out.len() + usize::from(len), 0);
+            payload(out, fill, 0, len);
         }
         Body::Icmp { ty, code, len } => {
             out.extend_from_slice(&[ty, code, 0, 0, 0, 1, 0, 1]);
@@ -272,7 +297,7 @@ pub fn l3(p: &Pkt, out: &mut Vec<u8>) {
             out.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
             out.extend_from_slice(&[proto, 0, 1, 4, 0, 0, 0, 0]);
         }
-        transport(&p.body, out);
+        transport(&p.body, p.fill, out);
         let payload = (out.len() - 40) as u16;
         out[4..6].copy_from_slice(&payload.to_be_bytes());
     } else {
@@ -281,7 +306,7 @@ pub fn l3(p: &Pkt, out: &mut Vec<u8>) {
         out.extend_from_slice(&[0, 0, 64, proto, 0, 0]);
         out.extend_from_slice(&p.src.ip[..4]);
         out.extend_from_slice(&p.dst.ip[..4]);
-        transport(&p.body, out);
+        transport(&p.body, p.fill, out);
         let total = out.len() as u16;
         out[2..4].copy_from_slice(&total.to_be_bytes());
         let c = ipv4_checksum(&out[..20]);

@@ -31,7 +31,7 @@ pub use format::{IpKey, parse_iso, ts_iso};
 pub use functions::{check_regexp, parse_cidr};
 pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
-pub use read::{FileRow, FileStatus, QueryRow};
+pub use read::{FileRow, FileStatus, FlowEnds, QueryRow};
 pub use reports::{
     FLOW_FILTER, FlowQuery, LIST_COLUMNS, Section, files_sql, flows_sql, macs_sql, sort_columns,
     summary_sections,

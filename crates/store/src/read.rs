@@ -301,6 +301,26 @@ impl Store {
             .is_some())
     }
 
+    /// A flow's protocol and endpoints, as the `flows` view shows them.
+    pub fn flow_ends(&self, flow_id: u64) -> Result<Option<FlowEnds>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT proto, src_ip, src_port, dst_ip, dst_port FROM flows WHERE flow_id = ?",
+                [flow_id as i64],
+                |r| {
+                    Ok(FlowEnds {
+                        proto: r.get(0)?,
+                        src_ip: r.get(1)?,
+                        src_port: r.get(2)?,
+                        dst_ip: r.get(3)?,
+                        dst_port: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// Every packet position of a flow, in the order the flow received them.
     pub fn positions(&self, flow_id: u64) -> Result<Vec<Position>> {
         let mut st = self
@@ -400,6 +420,18 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A flow's protocol and endpoints (`src` sent its first packet, or is the
+/// client the tracker chose).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowEnds {
+    /// None for a layer-2 flow.
+    pub proto: Option<u8>,
+    pub src_ip: Option<String>,
+    pub src_port: Option<u16>,
+    pub dst_ip: Option<String>,
+    pub dst_port: Option<u16>,
 }
 
 /// Prepares one statement that only reads. Anything that would write — to
