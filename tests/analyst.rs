@@ -290,56 +290,23 @@ fn community_ids_match_tshark() {
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
     files.sort();
-    let (mut compared, mut tunnels, mut fragments, mut unhashed) = (0, 0, 0, 0);
-    let mut errors = Vec::new();
-    for file in &files {
-        let db = tmpdir("cid").join("i.db");
-        pcapidx_ok(
-            &db,
-            &[
-                "index",
-                file.to_str().unwrap(),
-                "-q",
-                "--udp-timeout",
-                "1e9",
-            ],
-            0,
-        );
-        let out = Command::new("tshark")
-            .args(["-n", "--enable-protocol", "communityid"])
-            // Joins tshark's frames to pcapidx's packets by record offset.
-            .args(["-o", "frame.show_file_off:TRUE", "-r"])
-            .arg(file)
-            .args(["-T", "fields", "-E", "separator=\t"])
-            .args(["-e", "frame.file_off", "-e", "communityid"])
-            .args([
-                "-e",
-                "ip.flags.mf",
-                "-e",
-                "ip.frag_offset",
-                "-e",
-                "ipv6.fraghdr.offset",
-            ])
-            .output()
-            .unwrap();
-        let theirs: HashMap<u64, Vec<String>> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| {
-                let f: Vec<String> = l.split('\t').map(str::to_string).collect();
-                (f[0].parse().unwrap(), f)
-            })
-            .collect();
+    // [compared, tunnels, fragments, unhashed] and errors, per file.
+    let per_file = |file: &PathBuf| -> ([usize; 4], Vec<String>) {
+        let (mut compared, mut tunnels, mut fragments, mut unhashed) = (0, 0, 0, 0);
+        let mut errors = Vec::new();
+        // The index and tshark run every comparison shares (timeouts
+        // lifted: a flow's Community ID is its 5-tuple's, whatever splits it).
+        let fx = crate::corpus::fixture(file);
+        let (db, theirs) = (&fx.db, &fx.community_ids);
         let flows = sql(
-            &db,
+            db,
             "SELECT f.flow_id, f.proto, f.src_port, f.dst_port, f.community_id, min(p.offset) AS first
              FROM flows f JOIN packets p USING (flow_id)
              WHERE f.community_id IS NOT NULL GROUP BY f.flow_id",
         );
         for f in &flows {
             let offset = f["first"].as_u64().unwrap();
-            let t = &theirs[&offset];
-            let fragment = t[2].split(',').any(|v| v == "1" || v == "True")
-                || [&t[3], &t[4]].iter().any(|v| !v.is_empty() && *v != "0");
+            let (cid, fragment) = &theirs[&offset];
             let ports: Vec<u64> = [&f["src_port"], &f["dst_port"]]
                 .iter()
                 .filter_map(|p| p.as_u64())
@@ -349,16 +316,16 @@ fn community_ids_match_tshark() {
                 .iter()
                 .any(|p| [4789, 4790, 2152, 3544, 6081].contains(p))
                 || matches!(f["proto"].as_u64(), Some(4 | 41 | 47));
-            if t[1].is_empty() {
+            if cid.is_empty() {
                 // tshark hashes TCP, UDP, SCTP, ICMP only.
                 unhashed += 1;
             } else if tunnel {
                 // tshark hashes the innermost flow; pcapidx indexes the outer one.
                 tunnels += 1;
-            } else if fragment {
+            } else if *fragment {
                 // tshark hashes a fragment without ports; pcapidx hashes its datagram's flow.
                 fragments += 1;
-            } else if t[1].split(',').any(|c| c == cell(&f["community_id"])) {
+            } else if cid.split(',').any(|c| c == cell(&f["community_id"])) {
                 compared += 1;
             } else {
                 errors.push(format!(
@@ -366,11 +333,32 @@ fn community_ids_match_tshark() {
                     file.display(),
                     f["flow_id"],
                     f["community_id"],
-                    t[1]
+                    cid
                 ));
             }
         }
+        ([compared, tunnels, fragments, unhashed], errors)
+    };
+    let results: Vec<([usize; 4], Vec<String>)> = std::thread::scope(|s| {
+        let chunks: Vec<_> = files.chunks(files.len().div_ceil(4).max(1)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| s.spawn(move || c.iter().map(per_file).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut n = [0usize; 4];
+    let mut errors = Vec::new();
+    for (counts, errs) in results {
+        for i in 0..4 {
+            n[i] += counts[i];
+        }
+        errors.extend(errs);
     }
+    let [compared, tunnels, fragments, unhashed] = n;
     assert!(errors.is_empty(), "{}", errors.join("\n"));
     eprintln!(
         "Community IDs: {compared} equal to tshark's; set aside: {tunnels} tunnel carriers, \

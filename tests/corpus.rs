@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -65,7 +66,9 @@ pub struct Stream {
     vlans: BTreeSet<String>,
 }
 
-const FIELDS: [&str; 19] = [
+const FIELDS: [&str; 21] = [
+    "frame.file_off",
+    "communityid",
     "frame.time_epoch",
     "frame.len",
     "ip.src",
@@ -90,8 +93,20 @@ const FIELDS: [&str; 19] = [
 /// tshark's TCP and UDP streams that it reports unambiguously, keyed by
 /// (protocol, stream id); also how many were set aside as ambiguous.
 pub fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
+    let (streams, ambiguous, _) = tshark_view(file);
+    (streams, ambiguous)
+}
+
+/// tshark's Community ID of the frame at each record offset (a list, when
+/// tunnels give it several), and whether the frame is an IP fragment.
+pub type CommunityIds = HashMap<u64, (String, bool)>;
+
+/// [`tshark_streams`] and the frames' Community IDs, from one tshark run.
+fn tshark_view(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize, CommunityIds) {
     let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(file);
+    cmd.args(["-n", "--enable-protocol", "communityid"]);
+    // Joins tshark's frames to pcapidx's packets by record offset.
+    cmd.args(["-o", "frame.show_file_off:TRUE", "-r"]).arg(file);
     cmd.args([
         "-T",
         "fields",
@@ -115,6 +130,19 @@ pub fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
                 .copied()
                 .zip(l.split('\t').chain(std::iter::repeat("")))
                 .collect()
+        })
+        .collect();
+    let community: CommunityIds = rows
+        .iter()
+        .filter_map(|r| {
+            let fragment = r["ip.flags.mf"].split(',').any(|v| v == "1" || v == "True")
+                || [r["ip.frag_offset"], r["ipv6.fraghdr.offset"]]
+                    .iter()
+                    .any(|v| !v.is_empty() && *v != "0");
+            Some((
+                r["frame.file_off"].parse().ok()?,
+                (r["communityid"].to_string(), fragment),
+            ))
         })
         .collect();
     let addr = |r: &HashMap<&str, &str>, v4: &str, v6: &str| {
@@ -238,7 +266,7 @@ pub fn tshark_streams(file: &Path) -> (BTreeMap<(u8, u64), Stream>, usize) {
         }
         keep
     });
-    (streams, ambiguous.len())
+    (streams, ambiguous.len(), community)
 }
 
 fn end(r: &Row, ip: &str, port: &str) -> (String, u64) {
@@ -269,13 +297,45 @@ pub fn flow_of_stream<'f>(flows: &'f [Row], proto: u8, s: &Stream) -> Result<&'f
     }
 }
 
+/// A capture indexed with timeouts lifted, beside tshark's streams of it.
+pub struct Fixture {
+    pub db: PathBuf,
+    pub streams: BTreeMap<(u8, u64), Stream>,
+    pub ambiguous: usize,
+    pub community_ids: CommunityIds,
+}
+
+/// The [`Fixture`] of `file`, made once for every test that compares it
+/// with tshark (tests run on threads: the first to ask makes it, the
+/// others wait for it).
+pub fn fixture(file: &Path) -> Arc<Fixture> {
+    static MADE: Mutex<BTreeMap<PathBuf, Arc<OnceLock<Arc<Fixture>>>>> =
+        Mutex::new(BTreeMap::new());
+    let cell = MADE
+        .lock()
+        .unwrap()
+        .entry(file.to_path_buf())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| {
+        let (streams, ambiguous, community_ids) = tshark_view(file);
+        Arc::new(Fixture {
+            db: index_one("tshark", file, &NO_TIMEOUTS),
+            streams,
+            ambiguous,
+            community_ids,
+        })
+    })
+    .clone()
+}
+
 /// Compares one capture with tshark; returns (streams compared, ambiguous).
 fn compare_with_tshark(file: &Path) -> Result<(usize, usize), String> {
-    let (streams, ambiguous) = tshark_streams(file);
-    let db = index_one("tshark", file, &NO_TIMEOUTS);
-    let flows = sql(&db, "SELECT * FROM flows WHERE proto IN (6, 17)");
+    let fx = fixture(file);
+    let (streams, ambiguous, db) = (&fx.streams, fx.ambiguous, &fx.db);
+    let flows = sql(db, "SELECT * FROM flows WHERE proto IN (6, 17)");
     let mut errors = Vec::new();
-    for ((proto, id), s) in &streams {
+    for ((proto, id), s) in streams {
         let f = match flow_of_stream(&flows, *proto, s) {
             Ok(f) => f,
             Err(e) => {

@@ -8,7 +8,7 @@ use std::process::Command;
 use base64::Engine;
 
 use crate::common::*;
-use crate::corpus::{NO_TIMEOUTS, flow_of_stream, index_one, tshark_streams};
+use crate::corpus::{fixture, flow_of_stream};
 
 /// One stream as `tshark -z follow,PROTO,raw,N` prints it.
 #[derive(Debug, Default)]
@@ -212,11 +212,11 @@ fn nodes_of(t: &Theirs, o: &Ours) -> [Option<usize>; 2] {
 
 /// Follows every unambiguous stream of `file` both ways and compares.
 fn follow_matches_tshark(file: &Path) -> Result<Tally, String> {
-    let (streams, _) = tshark_streams(file);
-    let db = index_one("follow", file, &NO_TIMEOUTS);
-    let flows = sql(&db, "SELECT * FROM flows WHERE proto IN (6, 17)");
+    let fx = fixture(file);
+    let (streams, db) = (&fx.streams, &fx.db);
+    let flows = sql(db, "SELECT * FROM flows WHERE proto IN (6, 17)");
     let mut ids: BTreeMap<(u8, u64), u64> = BTreeMap::new();
-    for (&(proto, id), s) in &streams {
+    for (&(proto, id), s) in streams {
         let f = flow_of_stream(&flows, proto, s).map_err(|e| format!("{}: {e}", file.display()))?;
         ids.insert((proto, id), f["flow_id"].as_u64().unwrap());
     }
@@ -229,7 +229,7 @@ fn follow_matches_tshark(file: &Path) -> Result<Tally, String> {
         }
         let flow_ids: Vec<u64> = stream_ids.iter().map(|s| ids[&(proto, *s)]).collect();
         let theirs = tshark_follow(file, name, &stream_ids);
-        let ours = pcapidx_follow(&db, &flow_ids, &[]);
+        let ours = pcapidx_follow(db, &flow_ids, &[]);
         for (sid, fid) in stream_ids.iter().zip(&flow_ids) {
             let t = &theirs[sid];
             let o = &ours[fid];
@@ -339,4 +339,305 @@ fn follow_matches_tshark_on_the_corpus() {
     }
     eprintln!("{t:?}");
     assert!(t.with_payload >= 300, "{t:?}");
+}
+
+mod generated {
+    //! Captures with known payloads (the generator fills TCP payloads by
+    //! sequence number), followed and compared with what was sent.
+    use std::path::{Path, PathBuf};
+
+    use pcapidx_gen::link::{EthOpts, Link};
+    use pcapidx_gen::packet::{Body, Host, Pkt, flags::*, payload_byte};
+    use pcapidx_gen::run::{Container, Frag, RunSpec, RunWriter};
+
+    use super::{Ev, pcapidx_follow};
+    use crate::common::*;
+
+    const T0: i64 = 1_709_251_200_000_000_000;
+    const MS: i64 = 1_000_000;
+
+    fn c() -> Host {
+        Host::v4(1, [10, 0, 0, 1])
+    }
+
+    fn s() -> Host {
+        Host::v4(2, [10, 0, 0, 2])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(from_client: bool, fl: u8, seq: u32, ack: u32, len: u16, fill: u8) -> Pkt {
+        let (src, dst, sport, dport) = if from_client {
+            (c(), s(), 40000, 80)
+        } else {
+            (s(), c(), 80, 40000)
+        };
+        let mut p = Pkt::new(
+            src,
+            dst,
+            Body::Tcp {
+                sport,
+                dport,
+                flags: fl,
+                seq,
+                ack,
+                len,
+            },
+        );
+        p.fill = fill;
+        p
+    }
+
+    fn spec(prefix: &str, snaplen: Option<u32>, rotate: Option<usize>) -> RunSpec {
+        RunSpec {
+            prefix: prefix.into(),
+            containers: vec![Container::Pcap {
+                big_endian: false,
+                nanos: false,
+            }],
+            link: Link::Ethernet(EthOpts::default()),
+            snaplen,
+            rotate_packets: rotate,
+            rotate_bytes: None,
+        }
+    }
+
+    /// Writes packets (client side first) as one flow; returns the folder.
+    fn write(name: &str, spec: RunSpec, pkts: &[(bool, Pkt)], frag: Option<Frag>) -> PathBuf {
+        let dir = tmpdir(name);
+        let mut w = RunWriter::new(&dir, spec).unwrap();
+        let id = w.flow(&pkts[0].1);
+        for (i, (from_client, p)) in pkts.iter().enumerate() {
+            w.write(T0 + i as i64 * MS, id, !from_client, p, frag)
+                .unwrap();
+        }
+        let (files, _) = w.finish().unwrap();
+        assert!(!files.is_empty());
+        dir
+    }
+
+    fn index(dir: &Path) -> PathBuf {
+        let db = dir.join("i.db");
+        pcapidx_ok(&db, &["index", dir.to_str().unwrap(), "-q"], 0);
+        db
+    }
+
+    fn raw(db: &Path, direction: &str, gaps: &str) -> Vec<u8> {
+        let out = pcapidx(
+            db,
+            &[
+                "follow",
+                "--flow-id",
+                "1",
+                "--format",
+                "raw",
+                "--direction",
+                direction,
+                "--gaps",
+                gaps,
+                "-q",
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    }
+
+    fn truth(fill: u8, first_seq: u32, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| payload_byte(fill, first_seq.wrapping_add(i as u32)))
+            .collect()
+    }
+
+    /// Out of order, retransmitted, a conflicting copy, a lost segment
+    /// (declared missing when the server acknowledges past it), sequence
+    /// numbers wrapping in both directions, and files rotated every four
+    /// packets so the session spans many of them.
+    #[test]
+    fn messy_session_across_files_equals_what_was_sent() {
+        let isn = u32::MAX - 3000;
+        let sisn = u32::MAX - 200;
+        let d = |k: u32| isn.wrapping_add(1 + 1000 * k);
+        let mut p = vec![
+            (true, tcp(true, SYN, isn, 0, 0, 0)),
+            (
+                false,
+                tcp(false, SYN | ACK, sisn, isn.wrapping_add(1), 0, 0),
+            ),
+            (true, tcp(true, ACK, d(0), sisn.wrapping_add(1), 0, 0)),
+        ];
+        for k in [0, 1, 3, 2, 4, 4] {
+            p.push((
+                true,
+                tcp(true, ACK | PSH, d(k), sisn.wrapping_add(1), 1000, 1),
+            ));
+        }
+        // Segment 5, then a copy of its second half with other bytes.
+        p.push((true, tcp(true, ACK, d(5), sisn.wrapping_add(1), 1000, 1)));
+        p.push((
+            true,
+            tcp(true, ACK, d(5) + 500, sisn.wrapping_add(1), 500, 2),
+        ));
+        // Segment 6 is lost; 7 arrives and the server acknowledges past 6.
+        p.push((true, tcp(true, ACK, d(7), sisn.wrapping_add(1), 1000, 1)));
+        p.push((false, tcp(false, ACK, sisn.wrapping_add(1), d(8), 0, 0)));
+        p.push((true, tcp(true, ACK, d(8), sisn.wrapping_add(1), 1000, 1)));
+        // The response crosses 2^32.
+        p.push((
+            false,
+            tcp(false, ACK | PSH, sisn.wrapping_add(1), d(9), 300, 3),
+        ));
+        p.push((
+            false,
+            tcp(false, ACK | PSH, sisn.wrapping_add(301), d(9), 200, 3),
+        ));
+        p.push((
+            true,
+            tcp(true, FIN | ACK, d(9), sisn.wrapping_add(501), 0, 0),
+        ));
+        p.push((
+            false,
+            tcp(false, FIN | ACK, sisn.wrapping_add(501), d(9) + 1, 0, 0),
+        ));
+        let dir = write("follow-messy", spec("messy", None, Some(4)), &p, None);
+        let db = index(&dir);
+        let files = sql(&db, "SELECT files FROM flows");
+        assert_eq!(files.len(), 1, "one flow");
+        assert!(files[0]["files"].as_u64().unwrap() >= 4);
+
+        let mut client = truth(1, d(0), 9000);
+        client[6000..7000].fill(0);
+        assert_eq!(raw(&db, "client", "zero"), client);
+        let mut skipped = client.clone();
+        skipped.drain(6000..7000);
+        assert_eq!(raw(&db, "client", "skip"), skipped);
+        assert_eq!(
+            raw(&db, "server", "zero"),
+            truth(3, sisn.wrapping_add(1), 500)
+        );
+
+        let ours = &pcapidx_follow(&db, &[1], &[])[&1];
+        let gaps: Vec<&Ev> = ours
+            .events
+            .iter()
+            .filter(|e| matches!(e, Ev::Gap(..)))
+            .collect();
+        assert!(matches!(gaps[..], [Ev::Gap(0, 1000, false)]), "{gaps:?}");
+        assert_eq!(ours.inconsistent, [500, 0]);
+        // Both directions interleaved: the client's request, then the response.
+        let dirs: Vec<usize> = ours
+            .events
+            .iter()
+            .map(|e| match e {
+                Ev::Data(d, _) | Ev::Gap(d, ..) => *d,
+            })
+            .collect();
+        let first_server = dirs.iter().position(|&d| d == 1).unwrap();
+        assert!(dirs[..first_server].iter().all(|&d| d == 0));
+        assert!(dirs[first_server..].iter().all(|&d| d == 1));
+
+        // --gaps error stops at the hole, after what precedes it.
+        let out = pcapidx(
+            &db,
+            &[
+                "follow",
+                "--flow-id",
+                "1",
+                "--format",
+                "raw",
+                "--direction",
+                "client",
+                "--gaps",
+                "error",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(out.stdout, &client[..6000]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("1000 bytes missing at offset 6000 of the client stream"),
+            "{err}"
+        );
+    }
+
+    /// A capture that starts mid-session (no handshake) and a snaplen
+    /// that cuts every data segment: offsets stay those of the stream.
+    #[test]
+    fn mid_stream_start_and_snaplen_cut_segments() {
+        let base = 5_000_000u32;
+        let mut p = Vec::new();
+        for k in [0u32, 1, 2] {
+            p.push((true, tcp(true, ACK | PSH, base + 1000 * k, 77, 1000, 4)));
+        }
+        // A retransmission of bytes before the first segment seen: dropped.
+        p.push((true, tcp(true, ACK, base - 500, 77, 1000, 4)));
+        p.push((false, tcp(false, ACK, 77, base + 3000, 0, 0)));
+        // Ethernet 14 + IP 20 + TCP 20: 146 bytes of each payload are kept.
+        let dir = write("follow-cut", spec("cut", Some(200), None), &p, None);
+        let db = index(&dir);
+        let sent = truth(4, base, 3000);
+        let mut zeroed = sent.clone();
+        let mut kept = Vec::new();
+        for k in 0..3 {
+            zeroed[1000 * k + 146..1000 * (k + 1)].fill(0);
+            kept.extend_from_slice(&sent[1000 * k..1000 * k + 146]);
+        }
+        assert_eq!(raw(&db, "client", "zero"), zeroed);
+        assert_eq!(raw(&db, "client", "skip"), kept);
+        let ours = &pcapidx_follow(&db, &[1], &[])[&1];
+        let cuts = ours
+            .events
+            .iter()
+            .filter(|e| matches!(e, Ev::Gap(0, 854, true)))
+            .count();
+        assert_eq!(cuts, 3);
+    }
+
+    /// UDP datagrams sent in IP fragments (last fragment first): each comes
+    /// out whole, one chunk per datagram.
+    #[test]
+    fn fragmented_datagrams_are_joined() {
+        let mut p = Vec::new();
+        for (i, len) in [1200u16, 50, 3000].iter().enumerate() {
+            let mut d = Pkt::new(
+                c(),
+                s(),
+                Body::Udp {
+                    sport: 5000,
+                    dport: 53,
+                    len: *len,
+                },
+            );
+            d.fill = 5 + i as u8;
+            d.ip_id = 100 + i as u32;
+            p.push((true, d));
+        }
+        let dir = write(
+            "follow-frag",
+            spec("frag", None, None),
+            &p,
+            Some(Frag {
+                max: 512,
+                reversed: true,
+            }),
+        );
+        let db = index(&dir);
+        let ours = &pcapidx_follow(&db, &[1], &[])[&1];
+        let datagrams: Vec<&Vec<u8>> = ours
+            .events
+            .iter()
+            .map(|e| match e {
+                Ev::Data(0, b) => b,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected: Vec<Vec<u8>> = [1200usize, 50, 3000]
+            .iter()
+            .enumerate()
+            .map(|(i, len)| {
+                (0..*len)
+                    .map(|j| payload_byte(5 + i as u8, j as u32))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(datagrams, expected.iter().collect::<Vec<_>>());
+    }
 }
