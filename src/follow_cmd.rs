@@ -54,6 +54,10 @@ pub fn run(db: &Path, args: &FollowArgs) -> Result<Outcome> {
             Err(e) => return Err(e.into()),
         }
     }
+    if flows.is_empty() {
+        eprintln!("pcapidx: no flow with an IP payload matches");
+        return Ok(Outcome::Incomplete);
+    }
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -415,7 +419,7 @@ fn hexdump(w: &mut impl Write, indent: &str, offset: u64, bytes: &[u8]) -> io::R
         }
         writeln!(
             w,
-            "{indent}{:08x}  {hex:<49} {text}",
+            "{indent}{:08X}  {hex:<49} {text}",
             offset + 16 * i as u64
         )?;
     }

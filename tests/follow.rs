@@ -641,3 +641,164 @@ mod generated {
         assert_eq!(datagrams, expected.iter().collect::<Vec<_>>());
     }
 }
+
+/// What a user sees: each format carries the same bytes, one file per
+/// direction with tcpflow names, layer-2 flows and unknown ids explained.
+#[test]
+fn formats_files_and_refusals() {
+    let db = indexed("follow-formats", "encap-qinq");
+    let raw = |direction: &str| {
+        let out = pcapidx(
+            &db,
+            &[
+                "follow",
+                "--flow-id",
+                "1",
+                "--format",
+                "raw",
+                "--direction",
+                direction,
+                "-q",
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    let (client, server) = (raw("client"), raw("server"));
+    assert!(!client.is_empty() && !server.is_empty());
+    let both = raw("both");
+    assert_eq!(both.len(), client.len() + server.len());
+
+    // json: one array of flows, events in order, base64 bytes.
+    let text = pcapidx_ok(
+        &db,
+        &["follow", "--flow-id", "1,4", "--format", "json", "-q"],
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let flows = v.as_array().unwrap();
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[0]["flow_id"], 1);
+    assert_eq!(flows[0]["client"], "10.1.0.10:40001");
+    // (The generator's ssh session skips sequence numbers: tshark shows
+    // the same holes.)
+    let mut from_json = [Vec::new(), Vec::new()];
+    let mut missing = [0, 0];
+    for e in flows[0]["events"].as_array().unwrap() {
+        let d = usize::from(e["dir"] == "server");
+        assert_eq!(e["offset"].as_u64().unwrap(), from_json[d].len() as u64);
+        let len = e["len"].as_u64().unwrap() as usize;
+        if e["type"] == "gap" {
+            assert_eq!(e["why"], "not captured");
+            from_json[d].resize(from_json[d].len() + len, 0);
+            missing[d] += len;
+            continue;
+        }
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(e["data"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(b.len(), len);
+        from_json[d].extend(b);
+    }
+    assert!(missing[0] > 0 && missing[1] > 0);
+    assert_eq!(from_json, [client.clone(), server.clone()]);
+    let summary = &flows[0]["summary"];
+    assert_eq!(summary["client"]["bytes"], client.len() - missing[0]);
+    assert_eq!(summary["server"]["missing"], missing[1]);
+
+    // ascii: tshark's layout, each chunk after its length.
+    let text = pcapidx_ok(&db, &["follow", "--flow-id", "4", "-q"], 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[2], "Follow: tcp,ascii (flow 4)");
+    assert!(lines[3].starts_with("Node 0: 10.1.0.11:50100"));
+    assert!(lines[5].parse::<usize>().is_ok(), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('\t') && l[1..].parse::<usize>().is_ok())
+    );
+    // hex: the same bytes.
+    let text = pcapidx_ok(
+        &db,
+        &["follow", "--flow-id", "1", "--format", "hex", "-q"],
+        0,
+    );
+    let mut from_hex = [Vec::new(), Vec::new()];
+    for l in text.lines() {
+        let d = usize::from(l.starts_with('\t'));
+        let l = l.trim_start();
+        if let Some(n) = l
+            .strip_prefix('[')
+            .and_then(|m| m.split_once(" bytes missing"))
+        {
+            let len = n.0.parse::<usize>().unwrap();
+            from_hex[d].resize(from_hex[d].len() + len, 0);
+        } else if l.len() > 10 && l[..8].chars().all(|c| c.is_ascii_hexdigit()) {
+            let at = usize::from_str_radix(&l[..8], 16).unwrap();
+            assert_eq!(at, from_hex[d].len(), "{l}");
+            let hex = &l[10..58.min(l.len())];
+            from_hex[d].extend(
+                hex.split_whitespace()
+                    .map(|h| u8::from_str_radix(h, 16).unwrap()),
+            );
+        }
+    }
+    assert_eq!(from_hex, [client.clone(), server.clone()]);
+
+    // --output-dir: one raw file per direction, tcpflow names.
+    let dir = tmpdir("follow-out").join("streams");
+    let out = pcapidx(
+        &db,
+        &[
+            "follow",
+            "--where",
+            "dst_port = 22",
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flow 1 (tcp 10.1.0.10:40001 > 198.51.100.7:22)"),
+        "{err}"
+    );
+    assert!(err.contains("bytes missing in"), "{err}");
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(
+        read("1-010.001.000.010.40001-198.051.100.007.00022.client"),
+        client
+    );
+    assert_eq!(
+        read("1-198.051.100.007.00022-010.001.000.010.40001.server"),
+        server
+    );
+
+    // Layer-2 flows have no payload: named when asked for, left out of a
+    // selection; nothing left is "no flow matches" (exit 1).
+    let arp = sql(&db, "SELECT flow_id FROM flows WHERE proto IS NULL LIMIT 1");
+    let arp = arp[0]["flow_id"].to_string();
+    let out = pcapidx(&db, &["follow", "--flow-id", &arp]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a layer-2 flow"));
+    let out = pcapidx(&db, &["follow", "--where", "proto IS NULL"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no flow with an IP payload matches"));
+    let out = pcapidx(&db, &["follow", "--flow-id", "999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no flow 999 in the index"));
+    // --output-dir writes raw files only.
+    let out = pcapidx(
+        &db,
+        &[
+            "follow",
+            "--flow-id",
+            "1",
+            "--format",
+            "hex",
+            "--output-dir",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
