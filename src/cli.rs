@@ -229,7 +229,8 @@ macro_rules! filter_help {
 --where takes an SQL expression over the flows columns: flow_id, proto, src_ip, src_port,
 dst_ip, dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
 packets_rev, bytes_fwd, bytes_rev, tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files,
-service, community_id, src_key, dst_key; the flow_summary columns protocol, start_time,
+service, community_id, src_key, dst_key, payload_fwd, payload_rev, missed_fwd, missed_rev
+(payload bytes each way, and those the capture lacks); the flow_summary columns protocol, start_time,
 end_time, duration_s, packets, bytes; and the functions ip_in_cidr(ip, cidr),
 cidr_first(cidr), cidr_last(cidr), ip_key(ip), ts_iso(ns), ts_ns('2024-03-01T10:00Z'),
 mac_vendor(mac).

@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::common::*;
 
 /// Everything that identifies the index's content: flows and every position.
-fn content(db: &Path) -> (Vec<String>, Vec<String>) {
+fn content(db: &Path) -> (Vec<String>, Vec<String>, Vec<String>) {
     let positions = sql(
         db,
         "SELECT f.path, p.offset, p.ts_ns, p.caplen, p.orig_len, p.direction, fl.src_ip, fl.dst_ip, fl.first_ts_ns
@@ -15,7 +15,7 @@ fn content(db: &Path) -> (Vec<String>, Vec<String>) {
     .iter()
     .map(|r| r.values().map(cell).collect::<Vec<_>>().join(" "))
     .collect();
-    (flow_summaries(db), positions)
+    (flow_summaries(db), positions, flow_payloads(db))
 }
 
 #[test]
@@ -524,16 +524,26 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
     };
     let carved = carve(&dir.join("before.pcap"));
 
-    // What schema version 1 wrote: every chunk in packet_chunks, in order.
+    // What schema version 1 wrote: every chunk in packet_chunks, in order;
+    // no payload columns, and its flows view.
+    let v1 = pcapidx_store::MIGRATIONS[0].2;
+    let view = &v1[v1.find("CREATE VIEW flows AS").unwrap()..];
+    let view = &view[..view.find("FROM flow_data;").unwrap() + 15];
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "CREATE TEMP TABLE c AS SELECT flow_id, data FROM flow_chunks ORDER BY flow_id, chunk_id;
          DELETE FROM packet_chunks;
          INSERT INTO packet_chunks (flow_id, data) SELECT flow_id, data FROM temp.c ORDER BY rowid;
          DROP VIEW flow_chunks;
          ALTER TABLE flow_data DROP COLUMN first_chunk;
-         PRAGMA user_version = 1;",
-    )
+         DROP VIEW flows;
+         {view}
+         ALTER TABLE flow_data DROP COLUMN payload_fwd;
+         ALTER TABLE flow_data DROP COLUMN payload_rev;
+         ALTER TABLE flow_data DROP COLUMN missed_fwd;
+         ALTER TABLE flow_data DROP COLUMN missed_rev;
+         PRAGMA user_version = 1;"
+    ))
     .unwrap();
     drop(conn);
 
@@ -548,8 +558,15 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
         .unwrap();
     assert_eq!(version, pcapidx_store::SCHEMA_VERSION);
     drop(conn);
-    assert_eq!(content(&db), before);
+    let after = content(&db);
+    assert_eq!((after.0, after.1), (before.0, before.1));
     assert_eq!(carve(&dir.join("after.pcap")), carved);
+    // Version 1 did not count payload: its flows say so with NULL.
+    let counted = sql(
+        &db,
+        "SELECT count(*) AS n FROM flows WHERE payload_fwd IS NOT NULL",
+    );
+    assert_eq!(counted[0]["n"], 0);
 
     // The rest of the files, into the upgraded index, give what one run
     // over all of them gives.
@@ -559,7 +576,8 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
     pcapidx_ok(&db, &more, 0);
     let whole = dir.join("whole.db");
     pcapidx_ok(&whole, &more, 0);
-    assert_eq!(content(&db), content(&whole));
+    let (upgraded, one_run) = (content(&db), content(&whole));
+    assert_eq!((upgraded.0, upgraded.1), (one_run.0, one_run.1));
     assert!(!rest.is_empty());
 }
 

@@ -80,6 +80,9 @@ struct Ours {
     server: String,
     events: Vec<Ev>,
     inconsistent: [u64; 2],
+    /// The summary's bytes delivered and missing, per direction.
+    bytes: [u64; 2],
+    missing: [u64; 2],
 }
 
 fn pcapidx_follow(db: &Path, ids: &[u64], extra: &[&str]) -> BTreeMap<u64, Ours> {
@@ -116,6 +119,8 @@ fn pcapidx_follow(db: &Path, ids: &[u64], extra: &[&str]) -> BTreeMap<u64, Ours>
                 "end" => {
                     for (i, side) in ["client", "server"].iter().enumerate() {
                         o.inconsistent[i] = v[side]["inconsistent"].as_u64().unwrap();
+                        o.bytes[i] = v[side]["bytes"].as_u64().unwrap();
+                        o.missing[i] = v[side]["missing"].as_u64().unwrap();
                     }
                 }
                 t => panic!("unknown event type {t}"),
@@ -186,6 +191,9 @@ struct Tally {
     stopped_at_hole: usize,
     conflicting: usize,
     gaps: usize,
+    /// TCP directions whose index counts (payload, missed) differ from
+    /// what follow delivered and found missing.
+    counts_differ: Vec<String>,
 }
 
 /// tshark's node (Node 0 sent the stream's first packet) for our client
@@ -222,6 +230,14 @@ fn follow_matches_tshark(file: &Path) -> Result<Tally, String> {
     }
     let mut tally = Tally::default();
     let mut errors = Vec::new();
+    let counts: BTreeMap<u64, [Option<u64>; 4]> = flows
+        .iter()
+        .map(|f| {
+            let c =
+                ["payload_fwd", "payload_rev", "missed_fwd", "missed_rev"].map(|k| f[k].as_u64());
+            (f["flow_id"].as_u64().unwrap(), c)
+        })
+        .collect();
     for (proto, name) in [(6u8, "tcp"), (17, "udp")] {
         let stream_ids: Vec<u64> = ids.keys().filter(|k| k.0 == proto).map(|k| k.1).collect();
         if stream_ids.is_empty() {
@@ -264,6 +280,18 @@ fn follow_matches_tshark(file: &Path) -> Result<Tally, String> {
                         file.display(),
                         ["client", "server"][dir]
                     )),
+                }
+            }
+            let c = counts[fid];
+            for d in 0..2 {
+                let follow = (o.bytes[d] + o.missing[d], o.missing[d]);
+                if (c[d], c[2 + d]) != (Some(follow.0), Some(follow.1)) {
+                    tally.counts_differ.push(format!(
+                        "{} flow {fid} dir {d}: index {:?}/{:?}, follow {follow:?}",
+                        file.display(),
+                        c[d],
+                        c[2 + d]
+                    ));
                 }
             }
             tally.compared += 1;
@@ -336,7 +364,10 @@ fn follow_matches_tshark_on_the_corpus() {
         t.stopped_at_hole += r.stopped_at_hole;
         t.conflicting += r.conflicting;
         t.gaps += r.gaps;
+        t.counts_differ.extend(r.counts_differ.iter().cloned());
     }
+    // The index's payload and missed bytes are what follow finds.
+    assert!(t.counts_differ.is_empty(), "{}", t.counts_differ.join("\n"));
     eprintln!("{t:?}");
     assert!(t.with_payload >= 300, "{t:?}");
 }

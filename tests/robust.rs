@@ -192,7 +192,7 @@ fn bench_run(name: &str, mb: u64) -> PathBuf {
     dir
 }
 
-fn content(db: &Path) -> (Vec<String>, usize, String) {
+fn content(db: &Path) -> (Vec<String>, usize, String, Vec<String>) {
     let positions = sql(
         db,
         "SELECT count(*) AS n, sum(offset + ts_ns % 1000003) AS h FROM packets",
@@ -201,7 +201,7 @@ fn content(db: &Path) -> (Vec<String>, usize, String) {
     let files = sql(db, "SELECT count(*) AS n FROM files WHERE status = 'ok'")[0]["n"]
         .as_u64()
         .unwrap() as usize;
-    (flow_summaries(db), files, h)
+    (flow_summaries(db), files, h, flow_payloads(db))
 }
 
 #[test]

@@ -173,6 +173,22 @@ pub fn statuses(db: &Path) -> Vec<(String, String)> {
 }
 
 /// Flow summaries in the generator's truth format (see `TruthFlow::summary`).
+/// Each flow's ends and first time with its payload counts, sorted: what
+/// runs that index the same packets differently must agree on too.
+pub fn flow_payloads(db: &Path) -> Vec<String> {
+    let rows = sql(
+        db,
+        "SELECT proto, src_ip, src_port, dst_ip, dst_port, vlan, first_ts_ns,
+                payload_fwd, payload_rev, missed_fwd, missed_rev FROM flows",
+    );
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| r.values().map(cell).collect::<Vec<_>>().join("\t"))
+        .collect();
+    v.sort();
+    v
+}
+
 pub fn flow_summaries(db: &Path) -> Vec<String> {
     let cols = &FLOW_COLUMNS[1..];
     let rows = sql(db, &format!("SELECT {} FROM flows", cols.join(", ")));

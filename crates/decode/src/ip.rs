@@ -148,6 +148,7 @@ fn transport(t: &[u8], ip: &mut Ip) {
         if ip.proto == 6 && t.len() >= 14 {
             ip.tcp = Some(Tcp {
                 flags: t[13],
+                header_len: (t[12] >> 4) * 4,
                 seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
                 ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
             });

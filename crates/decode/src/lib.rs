@@ -48,6 +48,8 @@ pub enum Frag {
 pub struct Tcp {
     /// The flags byte: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80.
     pub flags: u8,
+    /// The header's length in bytes (its data offset).
+    pub header_len: u8,
     pub seq: u32,
     pub ack: u32,
 }

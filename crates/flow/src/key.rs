@@ -133,6 +133,21 @@ pub struct Summary {
     pub icmp: Option<(u8, u8)>,
     pub src_mac: Option<[u8; 6]>,
     pub dst_mac: Option<[u8; 6]>,
+    /// Transport payload bytes on the wire (after the TCP or UDP header;
+    /// the whole IP payload for other protocols and later fragments).
+    pub payload_len: u32,
+}
+
+fn payload_len(d: &Decoded) -> u32 {
+    let wire = d.ip.payload_wire_len;
+    let header = match (d.ip.frag, d.ip.proto, d.ip.tcp) {
+        (Frag::Later { .. }, _, _) => 0,
+        (_, 6, Some(t)) => u32::from(t.header_len),
+        (_, 6, None) => wire,
+        (_, 17, _) => 8,
+        _ => 0,
+    };
+    wire.saturating_sub(header)
 }
 
 impl Summary {
@@ -147,6 +162,7 @@ impl Summary {
             icmp: d.ip.icmp.filter(|_| ip),
             src_mac: d.src_mac,
             dst_mac: d.dst_mac,
+            payload_len: if ip { payload_len(d) } else { 0 },
             keyed,
         })
     }

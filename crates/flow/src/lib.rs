@@ -27,6 +27,7 @@
 mod community;
 mod deadlines;
 mod key;
+mod payload;
 mod state;
 mod table;
 mod tracker;
@@ -34,4 +35,4 @@ mod tracker;
 pub use community::{CommunityId, community_id, icmp_ports};
 pub use key::{FlowKey, KeyKind, Keyed, Summary};
 pub use state::{SavedFlow, StateError, decode_all};
-pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Tracker, TrackerStats};
+pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Payload, Tracker, TrackerStats};

@@ -6,9 +6,11 @@
 use thiserror::Error;
 
 use crate::key::{FlowKey, KeyKind};
-use crate::tracker::{FlowRecord, TcpState};
+use crate::tracker::{FlowRecord, Payload, TcpState};
 
-const VERSION: u8 = 2;
+/// Version 3 added the holes in a flow's TCP sequence space; version 2
+/// states (no holes) are still read.
+const VERSION: u8 = 3;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum StateError {
@@ -43,6 +45,8 @@ pub struct SavedFlow {
     pub tcp_flags: [u8; 2],
     pub src_mac: Option<[u8; 6]>,
     pub dst_mac: Option<[u8; 6]>,
+    /// The row's payload columns (None when an older pcapidx wrote it).
+    pub payload: Option<Payload>,
     pub state: Vec<u8>,
 }
 
@@ -68,6 +72,7 @@ impl SavedFlow {
             tcp_flags: rec.tcp_flags,
             src_mac: rec.src_mac,
             dst_mac: rec.dst_mac,
+            payload: rec.payload.as_ref().map(|p| Payload::new(p.sent, p.missed)),
             state,
         }
     }
@@ -112,6 +117,7 @@ const FIN1: u8 = 8;
 const RST: u8 = 16;
 const VLAN3: u8 = 32;
 const ICMP: u8 = 64;
+const HOLES: u8 = 128;
 
 const ALL_VERSION: u8 = 1;
 
@@ -198,6 +204,10 @@ fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, files: &[u32
     if rec.icmp.is_some() {
         bits |= ICMP;
     }
+    let holes = rec.payload.as_ref().and_then(|p| p.holes.as_ref());
+    if holes.is_some_and(|h| h.iter().any(|l| !l.is_empty())) {
+        bits |= HOLES;
+    }
     out.push(bits);
     for b in tcp.base.iter().flatten() {
         put(out, u64::from(*b));
@@ -212,13 +222,24 @@ fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, files: &[u32
     for f in files {
         put(out, u64::from(*f));
     }
+    if bits & HOLES != 0
+        && let Some(h) = holes
+    {
+        for list in h.iter() {
+            put(out, list.len() as u64);
+            for &(s, e) in list {
+                put(out, s);
+                put(out, e - s);
+            }
+        }
+    }
 }
 
 /// Rebuilds a flow from its saved row and state.
 pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), StateError> {
     let mut r = R(&s.state);
     let v = r.u8()?;
-    if v != VERSION {
+    if v != VERSION && v != 2 {
         return Err(StateError::Version(v));
     }
     let bits = r.u8()?;
@@ -253,6 +274,24 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
         return Err(StateError::Truncated);
     }
     let files = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+    let mut payload = s.payload.clone();
+    if bits & HOLES != 0 {
+        let mut h: [Vec<(u64, u64)>; 2] = Default::default();
+        for list in h.iter_mut() {
+            let n = r.var()? as usize;
+            if n > r.0.len() {
+                return Err(StateError::Truncated);
+            }
+            for _ in 0..n {
+                let start = r.var()?;
+                let end = start.checked_add(r.var()?).ok_or(StateError::Invalid)?;
+                list.push((start, end));
+            }
+        }
+        if let Some(p) = payload.as_mut() {
+            p.holes = Some(Box::new(h));
+        }
+    }
     let (sp, dp) = s.ports.unwrap_or((0, 0));
     let (a_src, b_src) = (u128::from_be_bytes(s.src), u128::from_be_bytes(s.dst));
     let src_is_a = a_src < b_src || (a_src == b_src && sp <= dp);
@@ -290,6 +329,7 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
         dst_mac: s.dst_mac,
         files: files.len() as u32,
         icmp,
+        payload,
     };
     Ok((rec, tcp, files))
 }

@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::deadlines::Deadlines;
 use crate::key::{FlowKey, KeyKind, Keyed, Summary};
+use crate::payload;
 use crate::state::{self, StateError};
 use crate::table::{SlotTable, prefetch};
 
@@ -121,6 +122,31 @@ pub struct FlowRecord {
     pub files: u32,
     /// ICMP type and code of the flow's first packet (ICMP flows only).
     pub icmp: Option<(u8, u8)>,
+    /// Payload bytes sent and missing, per direction; None for a flow
+    /// continued from an index made before pcapidx counted them.
+    pub payload: Option<Payload>,
+}
+
+/// A flow's payload bytes per direction (see [`crate::payload`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Payload {
+    /// TCP: the sequence space sent; other protocols: payload bytes.
+    pub sent: [u64; 2],
+    /// Of those, bytes not in the capture (lost, or cut by the snaplen).
+    pub missed: [u64; 2],
+    /// TCP: holes in the sequence space not filled yet (usually none).
+    pub(crate) holes: crate::payload::Holes,
+}
+
+impl Payload {
+    /// Counts as a flow's row holds them (its holes are in its state).
+    pub fn new(sent: [u64; 2], missed: [u64; 2]) -> Payload {
+        Payload {
+            sent,
+            missed,
+            holes: None,
+        }
+    }
 }
 
 impl FlowRecord {
@@ -543,6 +569,7 @@ impl Tracker {
                 dst_mac: None,
                 files: 0,
                 icmp: p.s.icmp.filter(|_| !key.is_l2()),
+                payload: Some(Payload::default()),
             },
             tcp: TcpState::default(),
             files: Vec::new(),
@@ -780,6 +807,18 @@ fn update(
         r.tcp_flags[dir] |= t.flags;
         f.tcp.update(t, dir);
     }
+    if let Some(pl) = r.payload.as_mut() {
+        let cut = p.orig_len.saturating_sub(p.caplen);
+        let len = p.s.payload_len;
+        if r.key.is_l2() || r.key.proto != 6 {
+            payload::datagram(pl, dir, len, cut);
+        } else if let (Some(t), Frag::Whole, Some(base)) = (tcp, p.s.frag, f.tcp.base[dir]) {
+            let syn = t.flags & tcp_flags::SYN != 0;
+            payload::tcp_segment(pl, dir, base, t.seq, syn, len, cut);
+        }
+        // TCP in IP fragments: its sequence numbers and lengths are in
+        // different packets; not counted (the gap shows as missed).
+    }
     if r.src_mac.is_none()
         && r.dst_mac.is_none()
         && (p.s.src_mac.is_some() || p.s.dst_mac.is_some())
@@ -893,7 +932,12 @@ mod tests {
                 dst: ip4(d),
                 proto,
                 ports: (proto != 1).then_some((sp, dp)),
-                tcp: (proto == 6).then_some(Tcp { flags, seq, ack: 0 }),
+                tcp: (proto == 6).then_some(Tcp {
+                    flags,
+                    header_len: 20,
+                    seq,
+                    ack: 0,
+                }),
                 icmp: (proto == 1).then_some((8, 0)),
                 frag: Frag::Whole,
                 ..Default::default()
@@ -1254,7 +1298,15 @@ mod tests {
         };
         let mut rec = Rec::default();
         t.push(&p, &mut rec);
+        // Data past a hole: the hole is part of the state.
+        let mut late = Summary::of(&pkt(6, 1, 1000, 2, 80, A, 1101)).unwrap();
+        late.payload_len = 100;
+        // (10 of its bytes were cut by the snaplen, as the SYN's were.)
+        t.push(&PacketIn { s: &late, ..p }, &mut rec);
         let f = t.slots.iter().flatten().next().unwrap();
+        let payload = f.rec.payload.as_ref().unwrap();
+        assert_eq!((payload.sent[0], payload.missed[0]), (1100, 1010));
+        assert!(payload.holes.is_some());
         let blob = state::encode(&f.rec, &f.tcp, &f.files);
         let saved = state::SavedFlow::from_record(&f.rec, blob.clone());
         let (r2, tcp2, files2) = state::decode(&saved).unwrap();

@@ -411,6 +411,7 @@ mod tests {
             dst_mac: Some([0xff; 6]),
             files: 1,
             icmp: None,
+            payload: Some(pcapidx_flow::Payload::new([18, 48], [0, 0])),
         }
     }
 

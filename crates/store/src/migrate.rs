@@ -17,6 +17,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_first_chunk_in_row.sql",
         include_str!("../../../migrations/0002_first_chunk_in_row.sql"),
     ),
+    (
+        3,
+        "0003_payload_bytes.sql",
+        include_str!("../../../migrations/0003_payload_bytes.sql"),
+    ),
 ];
 
 /// Secondary indexes, built after bulk loads (see the file).

@@ -1,6 +1,6 @@
 //! Typed reads, and the query entry points the command line uses.
 use pcapidx_capture::Interface;
-use pcapidx_flow::{KeyKind, SavedFlow, decode_all};
+use pcapidx_flow::{KeyKind, Payload, SavedFlow, decode_all};
 use pcapidx_positions::Position;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
@@ -199,8 +199,22 @@ fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
         tcp_flags: [flags(15)?, flags(16)?],
         src_mac,
         dst_mac,
+        payload: payload(r)?,
         state,
     })
+}
+
+/// The payload columns of an `open_flows` row (None when any is NULL: a
+/// row written before they existed, or a layer-2 flow).
+fn payload(r: &rusqlite::Row<'_>) -> Result<Option<Payload>> {
+    let mut v = [0u64; 4];
+    for (i, slot) in v.iter_mut().enumerate() {
+        match r.get::<_, Option<i64>>(19 + i)? {
+            Some(n) => *slot = n as u64,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(Payload::new([v[0], v[1]], [v[2], v[3]])))
 }
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
@@ -264,7 +278,8 @@ impl Store {
         let mut st = self.conn.prepare(
             "SELECT flow_id, proto, src_key, src_port, dst_key, dst_port, ethertype, vlan,
                 vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
-                flags_fwd, flags_rev, src_mac_key, dst_mac_key
+                flags_fwd, flags_rev, src_mac_key, dst_mac_key, payload_fwd, payload_rev,
+                missed_fwd, missed_rev
              FROM flow_data WHERE flow_id = ?",
         )?;
         let mut out = Vec::with_capacity(states.len());

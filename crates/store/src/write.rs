@@ -107,15 +107,19 @@ impl<'a> Batch<'a> {
                     "INSERT INTO flow_data (flow_id, proto, src_key, src_port, dst_key,
                         dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
                         packets_rev, bytes_fwd, bytes_rev, flags_fwd, flags_rev, src_mac_key,
-                        dst_mac_key, files, service, community_id, src_ip6, dst_ip6, first_chunk)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        dst_mac_key, files, service, community_id, src_ip6, dst_ip6, first_chunk,
+                        payload_fwd, payload_rev, missed_fwd, missed_rev)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                        ?, ?, ?, ?)
                      ON CONFLICT (flow_id) DO UPDATE SET first_ts_ns = excluded.first_ts_ns,
                         last_ts_ns = excluded.last_ts_ns, packets_fwd = excluded.packets_fwd,
                         packets_rev = excluded.packets_rev, bytes_fwd = excluded.bytes_fwd,
                         bytes_rev = excluded.bytes_rev, flags_fwd = excluded.flags_fwd,
                         flags_rev = excluded.flags_rev, src_mac_key = excluded.src_mac_key,
                         dst_mac_key = excluded.dst_mac_key, files = excluded.files,
-                        first_chunk = coalesce(first_chunk, excluded.first_chunk)",
+                        first_chunk = coalesce(first_chunk, excluded.first_chunk),
+                        payload_fwd = excluded.payload_fwd, payload_rev = excluded.payload_rev,
+                        missed_fwd = excluded.missed_fwd, missed_rev = excluded.missed_rev",
                 )?,
                 chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
                 tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
@@ -199,6 +203,8 @@ impl<'a> Batch<'a> {
             _ => None,
         };
         let community_id = r.community_id();
+        let payload = r.payload.as_ref().filter(|_| ip);
+        let count = |v: Option<u64>| v.map(|n| n as i64);
         execute_typed!(&mut self.flow;
             r.id as i64,
             ip.then_some(k.proto),
@@ -225,6 +231,10 @@ impl<'a> Batch<'a> {
             ip6_text(k.kind, src),
             ip6_text(k.kind, dst),
             first_chunk,
+            count(payload.map(|p| p.sent[0])),
+            count(payload.map(|p| p.sent[1])),
+            count(payload.map(|p| p.missed[0])),
+            count(payload.map(|p| p.missed[1])),
         )?;
         Ok(())
     }
