@@ -833,3 +833,50 @@ fn formats_files_and_refusals() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A real session cut into rotated files (`multi/ssh-half-duplex`, made
+/// from one Zeek capture): followed across them, each stream is what tshark
+/// follows in the original single file.
+#[test]
+fn streams_across_rotated_files_match_tshark_on_the_original() {
+    let Some(corpus) = corpus() else { return };
+    if !have("tshark") {
+        return;
+    }
+    let original = corpus.join("zeek/ssh-client-side-half-duplex.pcap");
+    let db = tmpdir("follow-rotated").join("i.db");
+    let set = corpus.join("multi/ssh-half-duplex");
+    pcapidx_ok(&db, &["index", set.to_str().unwrap(), "-q"], 0);
+    let fx = fixture(&original);
+    let flows = sql(&db, "SELECT * FROM flows WHERE proto = 6");
+    let mut pairs = Vec::new();
+    for (&(proto, id), s) in fx.streams.iter().filter(|(k, _)| k.0 == 6) {
+        let f = flow_of_stream(&flows, proto, s).unwrap();
+        pairs.push((
+            id,
+            f["flow_id"].as_u64().unwrap(),
+            f["files"].as_u64().unwrap(),
+        ));
+    }
+    let stream_ids: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+    let flow_ids: Vec<u64> = pairs.iter().map(|p| p.1).collect();
+    let theirs = tshark_follow(&original, "tcp", &stream_ids);
+    let ours = pcapidx_follow(&db, &flow_ids, &[]);
+    let mut spanning = 0;
+    for &(sid, fid, files) in &pairs {
+        let (t, o) = (&theirs[&sid], &ours[&fid]);
+        let nodes = nodes_of(t, o);
+        for (dir, node) in nodes.iter().enumerate() {
+            let node = node.unwrap();
+            let bytes: Vec<u8> = t
+                .chunks
+                .iter()
+                .filter(|c| c.0 == node)
+                .flat_map(|c| c.1.iter().copied())
+                .collect();
+            assert_eq!(compare(o, dir, &bytes), Ok(Verdict::Same), "stream {sid}");
+        }
+        spanning += usize::from(files > 1 && !t.chunks.is_empty());
+    }
+    assert!(spanning >= 5, "{spanning} streams with payload span files");
+}

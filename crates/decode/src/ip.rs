@@ -131,6 +131,7 @@ fn decode_ipv4(p: &[u8], ip: &mut Ip) -> Result<(), &'static str> {
 }
 
 /// The few transport-header bytes a flow needs (none for a later fragment).
+#[inline]
 fn transport(t: &[u8], ip: &mut Ip) {
     // An address, made an offset by `decode` (which knows the frame).
     ip.payload = Span {

@@ -4,6 +4,8 @@
 //! space sent, whatever was retransmitted), for other protocols the sum of
 //! the datagrams' payloads. Cheap: no payload is kept, and a flow holds a
 //! list of holes only while its sequence numbers jump.
+use std::collections::VecDeque;
+
 use crate::tracker::Payload;
 
 /// Holes remembered per direction; past it the oldest is forgotten (its
@@ -11,7 +13,7 @@ use crate::tracker::Payload;
 const MAX_HOLES: usize = 16;
 
 /// Sequence-space holes of a flow not yet filled, per direction.
-pub(crate) type Holes = Option<Box<[Vec<(u64, u64)>; 2]>>;
+pub(crate) type Holes = Option<Box<[VecDeque<(u64, u64)>; 2]>>;
 
 /// A TCP segment of `len` payload bytes (`cut` of them not captured) at
 /// `seq`, in a direction whose stream starts after `base` (the SYN's
@@ -19,6 +21,7 @@ pub(crate) type Holes = Option<Box<[Vec<(u64, u64)>; 2]>>;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tcp_segment(
     p: &mut Payload,
+    holes: &mut Holes,
     dir: usize,
     base: u32,
     seq: u32,
@@ -39,15 +42,15 @@ pub(crate) fn tcp_segment(
     }
     let (start, stop) = (start.max(0) as u64, stop as u64);
     if start > end {
-        let h = p.holes.get_or_insert_with(Default::default);
+        let h = holes.get_or_insert_with(Default::default);
         let list = &mut h[dir];
         if list.len() == MAX_HOLES {
-            list.remove(0);
+            list.pop_front();
         }
-        list.push((end, start));
+        list.push_back((end, start));
         p.missed[dir] += start - end;
     } else if start < end
-        && let Some(h) = &mut p.holes
+        && let Some(h) = holes
     {
         p.missed[dir] -= fill(&mut h[dir], start, stop.min(end));
     }
@@ -64,21 +67,25 @@ pub(crate) fn datagram(p: &mut Payload, dir: usize, len: u32, cut: u32) {
 }
 
 /// Removes `[from, to)` from the holes; returns how many bytes it filled.
-fn fill(list: &mut Vec<(u64, u64)>, from: u64, to: u64) -> u64 {
+fn fill(list: &mut VecDeque<(u64, u64)>, from: u64, to: u64) -> u64 {
+    // Holes are in stream order: none ends past `from`, none is filled.
+    if list.back().is_none_or(|h| h.1 <= from) {
+        return 0;
+    }
     let mut filled = 0;
-    let mut kept = Vec::with_capacity(list.len() + 1);
+    let mut kept = VecDeque::with_capacity(list.len() + 1);
     for &(s, e) in list.iter() {
         let (a, b) = (s.max(from), e.min(to));
         if a >= b {
-            kept.push((s, e));
+            kept.push_back((s, e));
             continue;
         }
         filled += b - a;
         if s < a {
-            kept.push((s, a));
+            kept.push_back((s, a));
         }
         if b < e {
-            kept.push((b, e));
+            kept.push_back((b, e));
         }
     }
     *list = kept;
@@ -90,11 +97,10 @@ mod tests {
     use super::*;
 
     fn run(segs: &[(u32, u32, u32)]) -> (Payload, Holes) {
-        let mut p = Payload::default();
+        let (mut p, mut h) = (Payload::default(), None);
         for &(seq, len, cut) in segs {
-            tcp_segment(&mut p, 0, 999, seq, false, len, cut);
+            tcp_segment(&mut p, &mut h, 0, 999, seq, false, len, cut);
         }
-        let h = p.holes.clone();
         (p, h)
     }
 
@@ -113,9 +119,9 @@ mod tests {
         let (p, _) = run(&[(1000, 1000, 900), (1000, 1000, 0)]);
         assert_eq!((p.sent[0], p.missed[0]), (1000, 900));
         // Sequence numbers wrap.
-        let mut p = Payload::default();
-        tcp_segment(&mut p, 1, u32::MAX - 10, u32::MAX - 9, false, 20, 0);
-        tcp_segment(&mut p, 1, u32::MAX - 10, 10, false, 5, 0);
+        let (mut p, mut h) = (Payload::default(), None);
+        tcp_segment(&mut p, &mut h, 1, u32::MAX - 10, u32::MAX - 9, false, 20, 0);
+        tcp_segment(&mut p, &mut h, 1, u32::MAX - 10, 10, false, 5, 0);
         assert_eq!((p.sent[1], p.missed[1]), (25, 0));
         // Data before the stream's start is not counted.
         let (p, _) = run(&[(900, 50, 0), (990, 20, 0)]);

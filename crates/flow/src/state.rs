@@ -6,6 +6,7 @@
 use thiserror::Error;
 
 use crate::key::{FlowKey, KeyKind};
+use crate::payload::Holes;
 use crate::tracker::{FlowRecord, Payload, TcpState};
 
 /// Version 3 added the holes in a flow's TCP sequence space; version 2
@@ -72,7 +73,7 @@ impl SavedFlow {
             tcp_flags: rec.tcp_flags,
             src_mac: rec.src_mac,
             dst_mac: rec.dst_mac,
-            payload: rec.payload.as_ref().map(|p| Payload::new(p.sent, p.missed)),
+            payload: rec.payload,
             state,
         }
     }
@@ -124,20 +125,20 @@ const ALL_VERSION: u8 = 1;
 /// The states of all open flows, given in id order:
 /// `[version, count, (id delta, length, state)...]`.
 pub(crate) fn encode_all<'a>(
-    flows: impl ExactSizeIterator<Item = (&'a FlowRecord, &'a TcpState, &'a [u32])>,
+    flows: impl ExactSizeIterator<Item = (&'a FlowRecord, &'a TcpState, &'a Holes, &'a [u32])>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + 12 * flows.len());
     out.push(ALL_VERSION);
     put(&mut out, flows.len() as u64);
     let mut prev = 0;
-    for (r, t, f) in flows {
+    for (r, t, h, f) in flows {
         debug_assert!(r.id >= prev, "flows must come in id order");
         put(&mut out, r.id - prev);
         // Encoded in place behind a one-byte length (states are short),
         // moved along in the rare case the length needs more.
         let at = out.len();
         out.push(0);
-        encode_into(&mut out, r, t, f);
+        encode_into(&mut out, r, t, h, f);
         let len = out.len() - at - 1;
         if len < 0x80 {
             out[at] = len as u8;
@@ -176,13 +177,13 @@ pub fn decode_all(blob: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, StateError> {
 }
 
 #[cfg(test)]
-pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, files: &[u32]) -> Vec<u8> {
+pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, holes: &Holes, files: &[u32]) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_into(&mut out, rec, tcp, files);
+    encode_into(&mut out, rec, tcp, holes, files);
     out
 }
 
-fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, files: &[u32]) {
+fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, holes: &Holes, files: &[u32]) {
     out.push(VERSION);
     let mut bits = 0;
     for (b, bit) in tcp.base.iter().zip([BASE0, BASE1]) {
@@ -204,8 +205,8 @@ fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, files: &[u32
     if rec.icmp.is_some() {
         bits |= ICMP;
     }
-    let holes = rec.payload.as_ref().and_then(|p| p.holes.as_ref());
-    if holes.is_some_and(|h| h.iter().any(|l| !l.is_empty())) {
+    let holes = holes.as_ref().filter(|h| h.iter().any(|l| !l.is_empty()));
+    if holes.is_some() {
         bits |= HOLES;
     }
     out.push(bits);
@@ -236,7 +237,7 @@ fn encode_into(out: &mut Vec<u8>, rec: &FlowRecord, tcp: &TcpState, files: &[u32
 }
 
 /// Rebuilds a flow from its saved row and state.
-pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), StateError> {
+pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Holes, Vec<u32>), StateError> {
     let mut r = R(&s.state);
     let v = r.u8()?;
     if v != VERSION && v != 2 {
@@ -274,9 +275,9 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
         return Err(StateError::Truncated);
     }
     let files = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-    let mut payload = s.payload.clone();
+    let mut holes: Holes = None;
     if bits & HOLES != 0 {
-        let mut h: [Vec<(u64, u64)>; 2] = Default::default();
+        let mut h: [std::collections::VecDeque<(u64, u64)>; 2] = Default::default();
         for list in h.iter_mut() {
             let n = r.var()? as usize;
             if n > r.0.len() {
@@ -285,12 +286,10 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
             for _ in 0..n {
                 let start = r.var()?;
                 let end = start.checked_add(r.var()?).ok_or(StateError::Invalid)?;
-                list.push((start, end));
+                list.push_back((start, end));
             }
         }
-        if let Some(p) = payload.as_mut() {
-            p.holes = Some(Box::new(h));
-        }
+        holes = Some(Box::new(h));
     }
     let (sp, dp) = s.ports.unwrap_or((0, 0));
     let (a_src, b_src) = (u128::from_be_bytes(s.src), u128::from_be_bytes(s.dst));
@@ -329,7 +328,7 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Vec<u32>), 
         dst_mac: s.dst_mac,
         files: files.len() as u32,
         icmp,
-        payload,
+        payload: s.payload,
     };
-    Ok((rec, tcp, files))
+    Ok((rec, tcp, holes, files))
 }

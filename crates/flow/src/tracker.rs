@@ -128,25 +128,12 @@ pub struct FlowRecord {
 }
 
 /// A flow's payload bytes per direction (see [`crate::payload`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Payload {
     /// TCP: the sequence space sent; other protocols: payload bytes.
     pub sent: [u64; 2],
     /// Of those, bytes not in the capture (lost, or cut by the snaplen).
     pub missed: [u64; 2],
-    /// TCP: holes in the sequence space not filled yet (usually none).
-    pub(crate) holes: crate::payload::Holes,
-}
-
-impl Payload {
-    /// Counts as a flow's row holds them (its holes are in its state).
-    pub fn new(sent: [u64; 2], missed: [u64; 2]) -> Payload {
-        Payload {
-            sent,
-            missed,
-            holes: None,
-        }
-    }
 }
 
 impl FlowRecord {
@@ -232,6 +219,9 @@ pub(crate) struct Active {
     /// `rec.key`'s hash.
     hash: u64,
     pub tcp: TcpState,
+    /// TCP: holes in its sequence space not filled yet (usually none). Kept
+    /// out of the record, which is copied to the store's writer.
+    pub holes: payload::Holes,
     /// Distinct files, in first-seen order.
     pub files: Vec<u32>,
     /// The last of `files` to have a packet (u32::MAX: none yet), kept
@@ -453,7 +443,7 @@ impl Tracker {
 
     /// Continues a flow saved by an earlier run.
     pub fn restore(&mut self, saved: &state::SavedFlow) -> Result<(), StateError> {
-        let (rec, tcp, files) = state::decode(saved)?;
+        let (rec, tcp, holes, files) = state::decode(saved)?;
         self.next_id = self.next_id.max(rec.id + 1);
         let timeout = self.timeout(&rec.key, &tcp);
         let (deadline, id) = (rec.last_ts_ns.saturating_add(timeout), rec.id);
@@ -461,6 +451,7 @@ impl Tracker {
             hash: rec.key.hash64(),
             rec,
             tcp,
+            holes,
             last_file: files.last().copied().unwrap_or(u32::MAX),
             files,
             enc: Encoder::new(),
@@ -572,6 +563,7 @@ impl Tracker {
                 payload: Some(Payload::default()),
             },
             tcp: TcpState::default(),
+            holes: None,
             files: Vec::new(),
             last_file: u32::MAX,
             enc: Encoder::new(),
@@ -767,7 +759,7 @@ impl Tracker {
         }
         debug_assert!(self.unstored.is_empty());
         sink.open_flows(state::encode_all(
-            all.iter().map(|f| (&f.rec, &f.tcp, &f.files[..])),
+            all.iter().map(|f| (&f.rec, &f.tcp, &f.holes, &f.files[..])),
         ));
     }
 
@@ -814,7 +806,7 @@ fn update(
             payload::datagram(pl, dir, len, cut);
         } else if let (Some(t), Frag::Whole, Some(base)) = (tcp, p.s.frag, f.tcp.base[dir]) {
             let syn = t.flags & tcp_flags::SYN != 0;
-            payload::tcp_segment(pl, dir, base, t.seq, syn, len, cut);
+            payload::tcp_segment(pl, &mut f.holes, dir, base, t.seq, syn, len, cut);
         }
         // TCP in IP fragments: its sequence numbers and lengths are in
         // different packets; not counted (the gap shows as missed).
@@ -1304,13 +1296,16 @@ mod tests {
         // (10 of its bytes were cut by the snaplen, as the SYN's were.)
         t.push(&PacketIn { s: &late, ..p }, &mut rec);
         let f = t.slots.iter().flatten().next().unwrap();
-        let payload = f.rec.payload.as_ref().unwrap();
+        let payload = f.rec.payload.unwrap();
         assert_eq!((payload.sent[0], payload.missed[0]), (1100, 1010));
-        assert!(payload.holes.is_some());
-        let blob = state::encode(&f.rec, &f.tcp, &f.files);
+        assert!(f.holes.is_some());
+        let blob = state::encode(&f.rec, &f.tcp, &f.holes, &f.files);
         let saved = state::SavedFlow::from_record(&f.rec, blob.clone());
-        let (r2, tcp2, files2) = state::decode(&saved).unwrap();
-        assert_eq!((&r2, &tcp2, &files2), (&f.rec, &f.tcp, &f.files));
+        let (r2, tcp2, holes2, files2) = state::decode(&saved).unwrap();
+        assert_eq!(
+            (&r2, &tcp2, &holes2, &files2),
+            (&f.rec, &f.tcp, &f.holes, &f.files)
+        );
         for n in 0..blob.len() {
             let cut = state::SavedFlow {
                 state: blob[..n].to_vec(),
@@ -1350,7 +1345,7 @@ mod tests {
         let saved = rec.saved();
         assert_eq!(saved.len(), 3);
         for s in &saved {
-            let (r, _, files) = state::decode(s).unwrap();
+            let (r, _, _, files) = state::decode(s).unwrap();
             let f = t.slots.iter().flatten().find(|f| f.rec.id == r.id).unwrap();
             assert_eq!((&r, &files), (&f.rec, &f.files));
         }

@@ -411,7 +411,10 @@ mod tests {
             dst_mac: Some([0xff; 6]),
             files: 1,
             icmp: None,
-            payload: Some(pcapidx_flow::Payload::new([18, 48], [0, 0])),
+            payload: Some(pcapidx_flow::Payload {
+                sent: [18, 48],
+                missed: [0, 0],
+            }),
         }
     }
 

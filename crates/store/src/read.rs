@@ -214,7 +214,10 @@ fn payload(r: &rusqlite::Row<'_>) -> Result<Option<Payload>> {
             None => return Ok(None),
         }
     }
-    Ok(Some(Payload::new([v[0], v[1]], [v[2], v[3]])))
+    Ok(Some(Payload {
+        sent: [v[0], v[1]],
+        missed: [v[2], v[3]],
+    }))
 }
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
