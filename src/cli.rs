@@ -315,6 +315,16 @@ pub struct SummaryArgs {
     /// Output format: text for people, json for scripts.
     #[arg(long, value_enum, default_value = "text")]
     pub format: SummaryFormat,
+
+    /// Count only the flows with a packet at or after this time in the flow
+    /// sections (flows, protocols, talkers, services, vendors); file counts
+    /// stay the whole index's. ISO 8601 or relative, as for `flows`.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
+    pub since: Option<TimeArg>,
+
+    /// Count only the flows with a packet at or before this time (as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
+    pub until: Option<TimeArg>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

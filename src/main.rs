@@ -113,7 +113,11 @@ fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Summary(args) => {
             let store = open_read_only(args.db.or(&cli.db))?;
-            summary::print(&store, args.top, args.format)?;
+            let window = pcapidx_store::TimeWindow {
+                since_ns: resolve_time(&store, args.since)?,
+                until_ns: resolve_time(&store, args.until)?,
+            };
+            summary::print(&store, args.top, args.format, window)?;
             Ok(Outcome::Success)
         }
         Command::Carve(args) => carve_cmd::run(args.db.or(&cli.db), &args),
@@ -177,29 +181,32 @@ pub(crate) fn flow_query<'a>(store: &Store, f: &'a FlowFilter) -> Result<FlowQue
             .check_where(w)
             .with_context(|| format!("--where {w:?}"))?;
     }
-    let resolve = |t: Option<TimeArg>| -> Result<Option<i64>> {
-        Ok(match t {
-            None => None,
-            Some(TimeArg::At(ns)) => Some(ns),
-            Some(TimeArg::BeforeLast(d)) => {
-                Some(store.last_packet_ns()?.unwrap_or(0).saturating_sub(d))
-            }
-            Some(TimeArg::BeforeNow(d)) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                Some(now.saturating_sub(d))
-            }
-        })
-    };
     Ok(FlowQuery {
         where_: f.where_.as_deref(),
         grep: &f.grep,
         ignore_case: f.ignore_case,
         hosts: &f.host,
-        since_ns: resolve(f.since)?,
-        until_ns: resolve(f.until)?,
+        since_ns: resolve_time(store, f.since)?,
+        until_ns: resolve_time(store, f.until)?,
         ..FlowQuery::default()
+    })
+}
+
+/// A `--since`/`--until` value as nanoseconds since the epoch (relative
+/// ones against the index's last packet, or the clock).
+pub(crate) fn resolve_time(store: &Store, t: Option<TimeArg>) -> Result<Option<i64>> {
+    Ok(match t {
+        None => None,
+        Some(TimeArg::At(ns)) => Some(ns),
+        Some(TimeArg::BeforeLast(d)) => {
+            Some(store.last_packet_ns()?.unwrap_or(0).saturating_sub(d))
+        }
+        Some(TimeArg::BeforeNow(d)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            Some(now.saturating_sub(d))
+        }
     })
 }
 

@@ -3,12 +3,12 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
-use pcapidx_store::{LIST_COLUMNS, Store, Value};
+use pcapidx_store::{LIST_COLUMNS, Store, TimeWindow, Value};
 
 use crate::cli::{Format, SummaryFormat};
 use crate::output::{RowPrinter, json, text};
 
-pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
+pub fn print(store: &Store, top: u32, format: SummaryFormat, window: TimeWindow) -> Result<()> {
     let mut out = io::BufWriter::new(io::stdout().lock());
     let index = store.path().display().to_string();
     let mut doc = serde_json::Map::new();
@@ -16,7 +16,7 @@ pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
     if format == SummaryFormat::Text {
         writeln!(out, "Index: {index}")?;
     }
-    for (s, t) in store.summary(top).context("summary")? {
+    for (s, t) in store.summary(top, window).context("summary")? {
         match format {
             SummaryFormat::Json => {
                 let objects = t.rows.iter().map(|r| {
@@ -41,6 +41,10 @@ pub fn print(store: &Store, top: u32, format: SummaryFormat) -> Result<()> {
                     let width = t.columns.iter().map(String::len).max().unwrap_or(0) + 1;
                     for row in &t.rows {
                         for (c, v) in t.columns.iter().zip(row) {
+                            // The window is named only when there is one.
+                            if c.starts_with("window_") && *v == Value::Null {
+                                continue;
+                            }
                             let (label, value) = text_cell(c, v);
                             let label = format!("{label}:");
                             writeln!(out, "  {label:<width$} {value}")?;

@@ -382,3 +382,40 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// `summary --since/--until` counts the flows `flows` lists for the same
+/// window, and names the window; without one it counts every flow.
+#[test]
+fn summary_window_counts_the_flows_of_the_window() {
+    let db = indexed("summary-window", "encap-qinq");
+    let window = [
+        "--since",
+        "2024-03-02T02:00:05",
+        "--until",
+        "2024-03-02T02:00:08",
+    ];
+    let mut args = vec!["flows", "--format", "jsonl"];
+    args.extend_from_slice(&window);
+    let listed = pcapidx_ok(&db, &args, 0).lines().count();
+    let mut args = vec!["summary", "--format", "json"];
+    args.extend_from_slice(&window);
+    let v: serde_json::Value = serde_json::from_str(&pcapidx_ok(&db, &args, 0)).unwrap();
+    let o = &v["overview"];
+    assert_eq!(o["flows"].as_u64().unwrap() as usize, listed);
+    assert_eq!(o["window_since"], "2024-03-02T02:00:05.000000000Z");
+    let by_protocol: u64 = v["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["flows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_protocol as usize, listed);
+    let all: serde_json::Value =
+        serde_json::from_str(&pcapidx_ok(&db, &["summary", "--format", "json"], 0)).unwrap();
+    let every = sql(&db, "SELECT count(*) AS n FROM flows")[0]["n"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(all["overview"]["flows"].as_u64(), Some(every));
+    assert!(all["overview"]["window_since"].is_null());
+    assert!(listed > 0 && (listed as u64) < every);
+}

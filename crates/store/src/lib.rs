@@ -33,8 +33,8 @@ pub use ipnet::IpNet;
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, FlowEnds, QueryRow};
 pub use reports::{
-    FLOW_FILTER, FlowQuery, LIST_COLUMNS, Section, files_sql, flows_sql, macs_sql, sort_columns,
-    summary_sections,
+    FLOW_FILTER, FlowQuery, LIST_COLUMNS, Section, TimeWindow, files_sql, flows_sql, macs_sql,
+    sort_columns, summary_sections,
 };
 pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;
@@ -531,24 +531,46 @@ mod tests {
             );
         }
         for top in [3, 1000] {
-            let computed = store.summary(top).unwrap();
-            assert_eq!(computed.len(), reports::summary_sections(top).len());
-            for (section, table) in computed {
-                let by_query = store.run_section(&section.sql).unwrap();
-                let grouped = [
-                    "protocols",
-                    "top_talkers",
-                    "top_services",
-                    "top_mac_vendors",
-                ];
-                if grouped.contains(&section.key) {
-                    assert!(
-                        by_query.rows.len() > 1,
-                        "{}: too little to compare",
-                        section.key
-                    );
+            let all = TimeWindow::default();
+            // A window that holds some flows, cut by both ends.
+            let window = TimeWindow {
+                since_ns: Some(150_000_000),
+                until_ns: Some(420_000_000),
+            };
+            for (w, computed) in [
+                (all, store.summary(top, all).unwrap()),
+                (window, store.summary(top, window).unwrap()),
+            ] {
+                assert_eq!(computed.len(), reports::summary_sections(top, w).len());
+                let flows = &computed[0].1;
+                let count = |t: &Table| match t.rows[0]
+                    [t.columns.iter().position(|c| c == "flows").unwrap()]
+                {
+                    Value::Integer(n) => n,
+                    _ => -1,
+                };
+                if w == window {
+                    assert!(count(flows) > 100 && count(flows) < 600, "{flows:?}");
+                } else {
+                    assert_eq!(count(flows), 600);
                 }
-                assert_eq!(table, by_query, "{} (top {top})", section.key);
+                for (section, table) in computed {
+                    let by_query = store.run_section(&section.sql).unwrap();
+                    let grouped = [
+                        "protocols",
+                        "top_talkers",
+                        "top_services",
+                        "top_mac_vendors",
+                    ];
+                    if grouped.contains(&section.key) {
+                        assert!(
+                            by_query.rows.len() > 1,
+                            "{}: too little to compare",
+                            section.key
+                        );
+                    }
+                    assert_eq!(table, by_query, "{} (top {top}, {w:?})", section.key);
+                }
             }
         }
     }

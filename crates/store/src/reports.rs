@@ -267,7 +267,52 @@ pub struct Section {
 /// The parts of `pcapidx summary`, each defined by a query; lists hold at
 /// most `top` rows. Columns named in [`LIST_COLUMNS`] hold a JSON array. `Store::summary` computes the ones that group every flow
 /// in one scan instead, to the same result (see summary.rs).
-pub fn summary_sections(top: u32) -> Vec<Section> {
+/// A time window over flows: those with a packet in it (a flow that
+/// started before `since_ns` and ended after it counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+}
+
+impl TimeWindow {
+    pub fn is_all(&self) -> bool {
+        self.since_ns.is_none() && self.until_ns.is_none()
+    }
+
+    /// The condition on `flow_data` columns (times are integers: written
+    /// into the SQL as numbers, so the section's query is the whole story).
+    pub(crate) fn condition(&self) -> String {
+        format!(
+            "last_ts_ns >= {} AND first_ts_ns <= {}",
+            self.since_ns.unwrap_or(i64::MIN),
+            self.until_ns.unwrap_or(i64::MAX)
+        )
+    }
+
+    /// `flow_data`, or the flows of the window.
+    fn flow_data(&self) -> String {
+        if self.is_all() {
+            "flow_data".into()
+        } else {
+            format!("(SELECT * FROM flow_data WHERE {})", self.condition())
+        }
+    }
+
+    fn flow_summary(&self) -> String {
+        if self.is_all() {
+            "flow_summary".into()
+        } else {
+            format!(
+                "(SELECT * FROM flow_summary WHERE flow_id IN (SELECT flow_id FROM {}))",
+                self.flow_data()
+            )
+        }
+    }
+}
+
+pub fn summary_sections(top: u32, window: TimeWindow) -> Vec<Section> {
+    let (fd, fs) = (window.flow_data(), window.flow_summary());
     let list = |key, title, sql: &str| Section {
         key,
         title,
@@ -278,7 +323,8 @@ pub fn summary_sections(top: u32) -> Vec<Section> {
         Section {
             key: "overview",
             title: "Overview",
-            sql: "SELECT
+            sql: format!(
+                "SELECT
                 (SELECT count(*) FROM files) AS files,
                 (SELECT count(*) FROM files WHERE status = 'ok') AS files_ok,
                 (SELECT count(*) FROM files WHERE status IN ('error', 'partial'))
@@ -301,43 +347,62 @@ pub fn summary_sections(top: u32) -> Vec<Section> {
                 (SELECT coalesce(sum(flow_packets), 0) FROM files) AS packets_in_flows,
                 (SELECT coalesce(sum(filtered_packets), 0) FROM files) AS packets_filtered,
                 (SELECT coalesce(sum(undecodable_packets), 0) FROM files) AS packets_undecodable,
-                (SELECT count(*) FROM flow_data) AS flows,
-                (SELECT coalesce(sum(bytes_fwd + bytes_rev), 0) FROM flow_data) AS flow_bytes"
-                .into(),
+                (SELECT count(*) FROM {fd}) AS flows,
+                (SELECT coalesce(sum(bytes_fwd + bytes_rev), 0) FROM {fd}) AS flow_bytes,
+                {since} AS window_since,
+                {until} AS window_until",
+                since = window.since_ns.map_or("NULL".into(), |t| format!("ts_iso({t})")),
+                until = window.until_ns.map_or("NULL".into(), |t| format!("ts_iso({t})")),
+            ),
             single: true,
         },
         list(
             "protocols",
             "Flows by protocol",
-            "SELECT protocol, count(*) AS flows, sum(packets) AS packets, sum(bytes) AS bytes
-             FROM flow_summary GROUP BY protocol ORDER BY flows DESC, protocol",
+            &format!(
+                "SELECT protocol, count(*) AS flows, sum(packets) AS packets, sum(bytes) AS bytes
+                 FROM {fs} GROUP BY protocol ORDER BY flows DESC, protocol"
+            ),
         ),
         list(
             "top_talkers",
             "Top talkers (bytes sent and received)",
-            "SELECT ip_text(k) AS address, count(*) AS flows, sum(p) AS packets, sum(b) AS bytes
-             FROM (SELECT src_key AS k, packets_fwd + packets_rev AS p, bytes_fwd + bytes_rev AS b
-                   FROM flow_data WHERE src_key IS NOT NULL
-                   UNION ALL
-                   SELECT dst_key, packets_fwd + packets_rev, bytes_fwd + bytes_rev
-                   FROM flow_data WHERE dst_key IS NOT NULL)
-             GROUP BY k ORDER BY bytes DESC, k",
+            &format!(
+                "SELECT ip_text(k) AS address, count(*) AS flows, sum(p) AS packets, sum(b) AS bytes
+                 FROM (SELECT src_key AS k, packets_fwd + packets_rev AS p, bytes_fwd + bytes_rev AS b
+                       FROM {fd} WHERE src_key IS NOT NULL
+                       UNION ALL
+                       SELECT dst_key, packets_fwd + packets_rev, bytes_fwd + bytes_rev
+                       FROM {fd} WHERE dst_key IS NOT NULL)
+                 GROUP BY k ORDER BY bytes DESC, k"
+            ),
         ),
         list(
             "top_services",
             "Top services",
-            "SELECT service, count(*) AS flows, sum(packets_fwd + packets_rev) AS packets,
-                sum(bytes_fwd + bytes_rev) AS bytes
-             FROM flow_data WHERE service IS NOT NULL
-             GROUP BY service ORDER BY flows DESC, service",
+            &format!(
+                "SELECT service, count(*) AS flows, sum(packets_fwd + packets_rev) AS packets,
+                    sum(bytes_fwd + bytes_rev) AS bytes
+                 FROM {fd} WHERE service IS NOT NULL
+                 GROUP BY service ORDER BY flows DESC, service"
+            ),
         ),
         list(
             "top_mac_vendors",
             "Top MAC vendors",
-            "SELECT vendor, count(*) AS macs, sum(packets) AS packets
-             FROM (SELECT mac_vendor(mac_key) AS vendor,
-                       packets_sent + packets_received AS packets FROM macs)
-             GROUP BY vendor ORDER BY packets DESC, vendor",
+            // The `macs` view's sums, over the window's flows.
+            &format!(
+                "SELECT vendor, count(*) AS macs, sum(packets) AS packets
+                 FROM (SELECT mac_vendor(mac_key) AS vendor, sum(p) AS packets
+                       FROM (SELECT src_mac_key AS mac_key, packets_fwd + packets_rev AS p
+                             FROM {fd} WHERE src_mac_key IS NOT NULL
+                             UNION ALL
+                             SELECT dst_mac_key, packets_fwd + packets_rev
+                             FROM {fd} WHERE dst_mac_key IS NOT NULL
+                                 AND dst_mac_key IS NOT src_mac_key)
+                       GROUP BY mac_key)
+                 GROUP BY vendor ORDER BY packets DESC, vendor"
+            ),
         ),
         Section {
             key: "files_with_errors",

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rusqlite::types::{Value, ValueRef};
 
 use crate::format::{IpKey, mac_from_key};
-use crate::reports::{Section, summary_sections};
+use crate::reports::{Section, TimeWindow, summary_sections};
 use crate::{Result, Store};
 
 /// A section's result: column names and rows.
@@ -114,11 +114,12 @@ impl MacTotals {
 }
 
 impl Store {
-    /// Every section of `pcapidx summary`, in order; lists hold at most `top` rows.
-    pub fn summary(&self, top: u32) -> Result<Vec<(Section, Table)>> {
-        let tallies = self.tally(true)?;
+    /// Every section of `pcapidx summary`, in order; lists hold at most
+    /// `top` rows; the flow sections count the flows of `window`.
+    pub fn summary(&self, top: u32, window: TimeWindow) -> Result<Vec<(Section, Table)>> {
+        let tallies = self.tally(true, window)?;
         let mut out = Vec::new();
-        for s in summary_sections(top) {
+        for s in summary_sections(top, window) {
             let t = match s.key {
                 "protocols" => self.protocols(&tallies, top)?,
                 "top_talkers" => talkers(&tallies, top),
@@ -149,7 +150,7 @@ impl Store {
 
     /// `pcapidx macs`: what [`crate::macs_sql`] gives, computed in one scan.
     pub fn macs(&self, table: bool, limit: Option<u64>) -> Result<Table> {
-        let tallies = self.tally(false)?;
+        let tallies = self.tally(false, TimeWindow::default())?;
         let mut macs: Vec<_> = tallies.macs.into_iter().collect();
         macs.sort_by(|a, b| {
             (b.1.sent + b.1.received)
@@ -238,14 +239,19 @@ impl Store {
         })
     }
 
-    /// One scan of `flow_data`: every tally, or (`all` false) only the MACs'.
-    fn tally(&self, all: bool) -> Result<Tallies> {
+    /// One scan of `flow_data` (the flows of `window`): every tally, or
+    /// (`all` false) only the MACs'.
+    fn tally(&self, all: bool, window: TimeWindow) -> Result<Tallies> {
         let mut t = Tallies::default();
-        let mut st = self.conn.prepare(
-            "SELECT packets_fwd, packets_rev, bytes_fwd, bytes_rev, first_ts_ns, last_ts_ns,
-                src_mac_key, dst_mac_key, proto, ethertype, src_key, dst_key, service
-             FROM flow_data",
-        )?;
+        let mut sql = "SELECT packets_fwd, packets_rev, bytes_fwd, bytes_rev, first_ts_ns,
+                last_ts_ns, src_mac_key, dst_mac_key, proto, ethertype, src_key, dst_key, service
+             FROM flow_data"
+            .to_string();
+        if !window.is_all() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&window.condition());
+        }
+        let mut st = self.conn.prepare(&sql)?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let (pf, pr, bf, br): (i64, i64, i64, i64) =
