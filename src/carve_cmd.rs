@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use pcapidx_carve::{CarveError, Container, Window};
+use pcapidx_carve::{CarveError, Container};
 
 use crate::Outcome;
 use crate::cli::{CarveArgs, CarveFormat};
@@ -16,20 +16,11 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
         bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
     }
     let store = crate::open_read_only(db)?;
-    let query = crate::flow_query(&store, &args.filter)?;
-    let ids = if args.flow_id.is_empty() {
-        store.flow_ids(&query)?
-    } else {
-        args.flow_id.clone()
-    };
+    let crate::Chosen { ids, window, .. } = crate::chosen_flows(&store, &args.flows)?;
     if ids.is_empty() {
         eprintln!("pcapidx: no flow matches; nothing written");
         return Ok(Outcome::Incomplete);
     }
-    let window = Window {
-        since_ns: query.since_ns,
-        until_ns: query.until_ns,
-    };
     let container = match args.format {
         CarveFormat::Auto => Container::Auto,
         CarveFormat::Pcap => Container::Pcap,

@@ -210,6 +210,22 @@ pub struct FlowFilter {
     pub until: Option<TimeArg>,
 }
 
+/// The flows `carve` and `follow` act on: by id, or chosen by the filters.
+#[derive(Debug, Args, Clone)]
+pub struct FlowChoice {
+    /// Flows by id (repeatable, or a comma list: 3,7,9).
+    #[arg(
+        long = "flow-id",
+        value_name = "ID",
+        value_delimiter = ',',
+        conflicts_with_all = ["where_", "host", "grep"]
+    )]
+    pub flow_id: Vec<u64>,
+
+    #[command(flatten)]
+    pub filter: FlowFilter,
+}
+
 /// A time given on the command line, resolved against the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeArg {
@@ -363,17 +379,8 @@ pub struct CarveArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Flows to carve (repeatable, or a comma list: 3,7,9; merged in time order).
-    #[arg(
-        long = "flow-id",
-        value_name = "ID",
-        value_delimiter = ',',
-        conflicts_with_all = ["where_", "host", "grep"]
-    )]
-    pub flow_id: Vec<u64>,
-
     #[command(flatten)]
-    pub filter: FlowFilter,
+    pub flows: FlowChoice,
 
     /// Where to write the capture; `-` for standard output.
     #[arg(long, short, value_name = "FILE")]
@@ -432,17 +439,8 @@ pub struct FollowArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Flows to follow (repeatable, or a comma list: 3,7,9), one after the other.
-    #[arg(
-        long = "flow-id",
-        value_name = "ID",
-        value_delimiter = ',',
-        conflicts_with_all = ["where_", "host", "grep"]
-    )]
-    pub flow_id: Vec<u64>,
-
     #[command(flatten)]
-    pub filter: FlowFilter,
+    pub flows: FlowChoice,
 
     /// Output format.
     #[arg(long, value_enum, default_value = "ascii")]

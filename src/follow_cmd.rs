@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use pcapidx_carve::Window;
 use pcapidx_store::ts_iso;
 use pcapidx_stream::{Dir, Event, Flow, FollowError, Followed};
 use serde_json::json;
@@ -24,29 +23,21 @@ pub fn run(db: &Path, args: &FollowArgs) -> Result<Outcome> {
         );
     }
     let store = crate::open_read_only(db)?;
-    let query = crate::flow_query(&store, &args.filter)?;
-    let ids = if args.flow_id.is_empty() {
-        store.flow_ids(&query)?
-    } else {
-        args.flow_id.clone()
-    };
+    let chosen = crate::chosen_flows(&store, &args.flows)?;
+    let (ids, window) = (&chosen.ids, chosen.window);
     if ids.is_empty() {
         eprintln!("pcapidx: no flow matches");
         return Ok(Outcome::Incomplete);
     }
-    let window = Window {
-        since_ns: query.since_ns,
-        until_ns: query.until_ns,
-    };
     let mut flows = Vec::with_capacity(ids.len());
-    for &id in &ids {
+    for &id in ids {
         match pcapidx_stream::flow(&store, id) {
             Ok(f) => flows.push(f),
             Err(FollowError::NoSuchFlow(id)) => {
                 eprintln!("pcapidx: no flow {id} in the index");
                 return Ok(Outcome::Incomplete);
             }
-            Err(e @ FollowError::NotIp(_)) if args.flow_id.is_empty() => {
+            Err(e @ FollowError::NotIp(_)) if chosen.by_filter => {
                 if !args.quiet {
                     eprintln!("pcapidx: {e}; left out");
                 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use pcapidx_store::{FlowQuery, QueryRow, Store, Value};
 
-use cli::{Cli, Command, FlowFilter, Format, TimeArg};
+use cli::{Cli, Command, FlowChoice, FlowFilter, Format, TimeArg};
 use output::RowPrinter;
 
 /// What a command wants the process to exit with.
@@ -189,6 +189,31 @@ pub(crate) fn flow_query<'a>(store: &Store, f: &'a FlowFilter) -> Result<FlowQue
         since_ns: resolve_time(store, f.since)?,
         until_ns: resolve_time(store, f.until)?,
         ..FlowQuery::default()
+    })
+}
+
+/// The flows a [`FlowChoice`] names, and its time window.
+pub(crate) struct Chosen {
+    pub ids: Vec<u64>,
+    pub window: pcapidx_carve::Window,
+    /// Chosen by filters rather than named by id.
+    pub by_filter: bool,
+}
+
+pub(crate) fn chosen_flows(store: &Store, c: &FlowChoice) -> Result<Chosen> {
+    let query = flow_query(store, &c.filter)?;
+    let by_filter = c.flow_id.is_empty();
+    Ok(Chosen {
+        ids: if by_filter {
+            store.flow_ids(&query)?
+        } else {
+            c.flow_id.clone()
+        },
+        window: pcapidx_carve::Window {
+            since_ns: query.since_ns,
+            until_ns: query.until_ns,
+        },
+        by_filter,
     })
 }
 
