@@ -291,7 +291,7 @@ fn community_ids_match_tshark() {
         .collect();
     files.sort();
     // [compared, tunnels, fragments, unhashed] and errors, per file.
-    let per_file = |file: &PathBuf| -> ([usize; 4], Vec<String>) {
+    let per_file = |file: &Path| -> ([usize; 4], Vec<String>) {
         let (mut compared, mut tunnels, mut fragments, mut unhashed) = (0, 0, 0, 0);
         let mut errors = Vec::new();
         // The index and tshark run every comparison shares (timeouts
@@ -339,17 +339,7 @@ fn community_ids_match_tshark() {
         }
         ([compared, tunnels, fragments, unhashed], errors)
     };
-    let results: Vec<([usize; 4], Vec<String>)> = std::thread::scope(|s| {
-        let chunks: Vec<_> = files.chunks(files.len().div_ceil(4).max(1)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| s.spawn(move || c.iter().map(per_file).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+    let results: Vec<([usize; 4], Vec<String>)> = on_four_threads(&files, per_file);
     let mut n = [0usize; 4];
     let mut errors = Vec::new();
     for (counts, errs) in results {

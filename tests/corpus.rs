@@ -403,27 +403,8 @@ fn folders_match_tshark(folders: &[&str], min_streams: usize) {
         .iter()
         .flat_map(|f| captures_in(&corpus.join(f)))
         .collect();
-    let results: Vec<Result<(usize, usize), String>> = std::thread::scope(|s| {
-        let chunks: Vec<_> = files.chunks(files.len().div_ceil(4).max(1)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| s.spawn(move || c.iter().map(|f| compare_with_tshark(f)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(
-        errors.is_empty(),
-        "{}",
-        errors
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let results: Vec<Result<(usize, usize), String>> = on_four_threads(&files, compare_with_tshark);
+    assert_no_errors(&results);
     let compared: usize = results
         .iter()
         .filter_map(|r| r.as_ref().ok())

@@ -330,33 +330,8 @@ fn follow_matches_tshark_on_the_corpus() {
         return;
     }
     let files = corpus_captures(&corpus);
-    let results: Vec<Result<Tally, String>> = std::thread::scope(|s| {
-        let chunks: Vec<_> = files.chunks(files.len().div_ceil(4).max(1)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|f| follow_matches_tshark(f))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(
-        errors.is_empty(),
-        "{}",
-        errors
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let results: Vec<Result<Tally, String>> = on_four_threads(&files, follow_matches_tshark);
+    assert_no_errors(&results);
     let mut t = Tally::default();
     for r in results.iter().flatten() {
         t.compared += r.compared;

@@ -204,3 +204,28 @@ pub fn flow_summaries(db: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// `f` over `files` on four threads (each capture's work is mostly tshark
+/// and pcapidx processes), results in the files' order.
+pub fn on_four_threads<T: Send>(files: &[PathBuf], f: impl Fn(&Path) -> T + Sync) -> Vec<T> {
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(files.len().div_ceil(4).max(1))
+            .map(|c| s.spawn(move || c.iter().map(|p| f(p)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+/// Fails with every error of `results` (one per line), if any.
+pub fn assert_no_errors<T>(results: &[Result<T, String>]) {
+    let errors: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(String::as_str))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
