@@ -86,6 +86,8 @@ pub fn run(db: &Path, args: &FollowArgs) -> Result<Outcome> {
                 eprintln!("pcapidx: flow {}: {why} (--gaps error)", flow.id);
                 return Ok(Outcome::Incomplete);
             }
+            // Writing failed (a closed pipe is no error: main says nothing).
+            Err(FollowError::Io(e)) => return Err(e.into()),
             Err(e) => return Err(anyhow::Error::from(e).context(format!("flow {}", flow.id))),
         };
         out.end(flow, &done)?;

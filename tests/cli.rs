@@ -468,6 +468,21 @@ fn broken_pipe_exits_quietly() {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
+    // `pcapidx follow ... | head`: every flow's stream, into a pipe closed early.
+    let mut child = bin()
+        .arg("--db")
+        .arg(&db)
+        .args(["follow", "--where", "flow_id > 0", "--format", "hex", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    std::io::Read::read(&mut out, &mut buf).unwrap();
+    drop(out);
+    let status = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&status.stderr);
+    assert_eq!((status.status.code(), err.as_ref()), (Some(0), ""));
 }
 
 /// `pcapidx index DIR | head -0`: the summary has nowhere to go, which
