@@ -1,6 +1,7 @@
 //! The open-flow state: what a later run needs to continue a flow and cannot
-//! read back from the flow's row — TCP sequence bases and close state, a
-//! third VLAN tag, the first ICMP type and code, and the files the flow is in. Varint-encoded behind a
+//! read back from the flow's row — TCP sequence bases and close state, the
+//! holes in its sequence space not yet filled, a third VLAN tag, the first
+//! ICMP type and code, and the files the flow is in. Varint-encoded behind a
 //! version byte: a few bytes per flow. At each checkpoint the states of all
 //! open flows are saved together ([`encode_all`]), sorted by flow id.
 use thiserror::Error;
