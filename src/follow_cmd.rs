@@ -146,11 +146,8 @@ impl DirFiles {
 /// tcpflow's name for one end: IPv4 with every number zero-padded, then
 /// the port, so names sort by address.
 fn tcpflow_name(flow: &Flow, d: Dir) -> String {
-    let (ip, port) = match d {
-        Dir::Client => (&flow.ends.src_ip, flow.ends.src_port),
-        Dir::Server => (&flow.ends.dst_ip, flow.ends.dst_port),
-    };
-    let ip = ip.as_deref().unwrap_or("unknown");
+    let (ip, port) = flow.end(d);
+    let ip = ip.unwrap_or("unknown");
     let ip = match ip.parse::<std::net::Ipv4Addr>() {
         Ok(v4) => v4
             .octets()

@@ -54,6 +54,15 @@ pub struct Tcp {
     pub ack: u32,
 }
 
+/// The stream offset of TCP sequence number `seq` in a stream whose offset 0
+/// is sequence number `first`: of the offsets congruent to it modulo 2^32,
+/// the one nearest `near` (where the stream stands), so streams longer
+/// than 4 GiB and sequence wrap both work. Negative: before the start.
+pub fn tcp_offset(first: u32, seq: u32, near: u64) -> i64 {
+    let d = seq.wrapping_sub(first).wrapping_sub(near as u32) as i32;
+    near as i64 + i64::from(d)
+}
+
 pub mod tcp_flags {
     pub const FIN: u8 = 0x01;
     pub const SYN: u8 = 0x02;

@@ -31,11 +31,7 @@ pub(crate) fn tcp_segment(
 ) {
     let seq = seq.wrapping_add(u32::from(syn));
     let end = p.sent[dir];
-    // The offset congruent to seq modulo 2^32 nearest the end so far.
-    let d = seq
-        .wrapping_sub(base.wrapping_add(1))
-        .wrapping_sub(end as u32) as i32;
-    let start = end as i64 + i64::from(d);
+    let start = pcapidx_decode::tcp_offset(base.wrapping_add(1), seq, end);
     let stop = start + i64::from(len);
     if len == 0 || stop <= 0 {
         return;
@@ -52,7 +48,9 @@ pub(crate) fn tcp_segment(
     } else if start < end
         && let Some(h) = holes
     {
-        p.missed[dir] -= fill(&mut h[dir], start, stop.min(end));
+        // Only what was captured fills a hole (the snaplen cuts the tail).
+        let captured_end = stop.saturating_sub(u64::from(cut)).max(start);
+        p.missed[dir] -= fill(&mut h[dir], start, captured_end.min(end));
     }
     if stop > end {
         p.sent[dir] = stop;
@@ -118,6 +116,9 @@ mod tests {
         // Cut by the snaplen: missing, unless a retransmission is all that has it.
         let (p, _) = run(&[(1000, 1000, 900), (1000, 1000, 0)]);
         assert_eq!((p.sent[0], p.missed[0]), (1000, 900));
+        // A cut segment fills only the part of a hole it captured.
+        let (p, _) = run(&[(1000, 100, 0), (1300, 100, 0), (1100, 200, 150)]);
+        assert_eq!((p.sent[0], p.missed[0]), (400, 150));
         // Sequence numbers wrap.
         let (mut p, mut h) = (Payload::default(), None);
         tcp_segment(&mut p, &mut h, 1, u32::MAX - 10, u32::MAX - 9, false, 20, 0);

@@ -560,7 +560,8 @@ impl Tracker {
                 dst_mac: None,
                 files: 0,
                 icmp: p.s.icmp.filter(|_| !key.is_l2()),
-                payload: Some(Payload::default()),
+                // Layer-2 flows have no IP payload to count.
+                payload: (!key.is_l2()).then(Payload::default),
             },
             tcp: TcpState::default(),
             holes: None,
@@ -802,7 +803,7 @@ fn update(
     if let Some(pl) = r.payload.as_mut() {
         let cut = p.orig_len.saturating_sub(p.caplen);
         let len = p.s.payload_len;
-        if r.key.is_l2() || r.key.proto != 6 {
+        if r.key.proto != 6 {
             payload::datagram(pl, dir, len, cut);
         } else if let (Some(t), Frag::Whole, Some(base)) = (tcp, p.s.frag, f.tcp.base[dir]) {
             let syn = t.flags & tcp_flags::SYN != 0;

@@ -219,6 +219,7 @@ fn payload(r: &rusqlite::Row<'_>) -> Result<Option<Payload>> {
         missed: [v[2], v[3]],
     }))
 }
+
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?");

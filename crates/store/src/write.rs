@@ -203,7 +203,7 @@ impl<'a> Batch<'a> {
             _ => None,
         };
         let community_id = r.community_id();
-        let payload = r.payload.as_ref().filter(|_| ip);
+        let payload = r.payload.as_ref();
         let count = |v: Option<u64>| v.map(|n| n as i64);
         execute_typed!(&mut self.flow;
             r.id as i64,

@@ -124,13 +124,18 @@ impl Flow {
         self.ends.proto == Some(6)
     }
 
+    /// One side's address and port.
+    pub fn end(&self, dir: Dir) -> (Option<&str>, Option<u16>) {
+        match dir {
+            Dir::Client => (self.ends.src_ip.as_deref(), self.ends.src_port),
+            Dir::Server => (self.ends.dst_ip.as_deref(), self.ends.dst_port),
+        }
+    }
+
     /// `ip:port` (`[ip]:port` for IPv6) of one side.
     pub fn endpoint(&self, dir: Dir) -> String {
-        let (ip, port) = match dir {
-            Dir::Client => (&self.ends.src_ip, self.ends.src_port),
-            Dir::Server => (&self.ends.dst_ip, self.ends.dst_port),
-        };
-        let ip = ip.as_deref().unwrap_or("?");
+        let (ip, port) = self.end(dir);
+        let ip = ip.unwrap_or("?");
         match port {
             Some(p) if ip.contains(':') => format!("[{ip}]:{p}"),
             Some(p) => format!("{ip}:{p}"),
@@ -276,11 +281,13 @@ impl Follower {
         let i = dir.index();
         let offset = self.offsets[i];
         let mut emit = relay(sink, &mut self.failed, dir);
-        emit(Piece::Data {
-            offset,
-            ts_ns,
-            bytes: data,
-        });
+        if !data.is_empty() {
+            emit(Piece::Data {
+                offset,
+                ts_ns,
+                bytes: data,
+            });
+        }
         let cut = u64::from(wire).saturating_sub(data.len() as u64);
         if cut > 0 {
             emit(Piece::Gap {

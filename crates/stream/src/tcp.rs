@@ -129,13 +129,8 @@ pub struct Segment<'a> {
 }
 
 impl Half {
-    /// The stream offset of a sequence number: the one congruent to it
-    /// modulo 2^32 nearest to the stream's end so far, so streams longer
-    /// than 4 GiB and sequence wrap both work. Negative: before the start.
     fn offset(&self, base: u32, seq: u32) -> i64 {
-        let rel = seq.wrapping_sub(base);
-        let d = rel.wrapping_sub(self.next as u32) as i32;
-        self.next as i64 + i64::from(d)
+        pcapidx_decode::tcp_offset(base, seq, self.next)
     }
 
     pub fn segment(&mut self, s: &Segment<'_>, emit: &mut dyn FnMut(Piece<'_>)) {
