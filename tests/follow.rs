@@ -130,6 +130,14 @@ fn pcapidx_follow(db: &Path, ids: &[u64], extra: &[&str]) -> BTreeMap<u64, Ours>
     out
 }
 
+/// `pcapidx follow --flow-id 1 --format raw` one way, with a gap policy.
+fn raw_of_flow_1(db: &Path, direction: &str, gaps: &str) -> std::process::Output {
+    let args = ["follow", "--flow-id", "1", "--format", "raw", "-q"];
+    let mut args = args.to_vec();
+    args.extend(["--direction", direction, "--gaps", gaps]);
+    pcapidx(db, &args)
+}
+
 /// How one direction compared.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -428,21 +436,7 @@ mod generated {
     }
 
     fn raw(db: &Path, direction: &str, gaps: &str) -> Vec<u8> {
-        let out = pcapidx(
-            db,
-            &[
-                "follow",
-                "--flow-id",
-                "1",
-                "--format",
-                "raw",
-                "--direction",
-                direction,
-                "--gaps",
-                gaps,
-                "-q",
-            ],
-        );
+        let out = super::raw_of_flow_1(db, direction, gaps);
         assert!(out.status.success(), "{out:?}");
         out.stdout
     }
@@ -541,20 +535,7 @@ mod generated {
         assert!(dirs[first_server..].iter().all(|&d| d == 1));
 
         // --gaps error stops at the hole, after what precedes it.
-        let out = pcapidx(
-            &db,
-            &[
-                "follow",
-                "--flow-id",
-                "1",
-                "--format",
-                "raw",
-                "--direction",
-                "client",
-                "--gaps",
-                "error",
-            ],
-        );
+        let out = super::raw_of_flow_1(&db, "client", "error");
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         assert_eq!(out.stdout, &client[..6000]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -654,19 +635,7 @@ mod generated {
 fn formats_files_and_refusals() {
     let db = indexed("follow-formats", "encap-qinq");
     let raw = |direction: &str| {
-        let out = pcapidx(
-            &db,
-            &[
-                "follow",
-                "--flow-id",
-                "1",
-                "--format",
-                "raw",
-                "--direction",
-                direction,
-                "-q",
-            ],
-        );
+        let out = raw_of_flow_1(&db, direction, "zero");
         assert!(out.status.success(), "{out:?}");
         out.stdout
     };
