@@ -61,7 +61,19 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
             if carved.pcapng { "pcapng" } else { "pcap" },
         );
     }
-    Ok(Outcome::Success)
+    for u in &plan.unavailable {
+        eprintln!(
+            "pcapidx: {}; {} packet{} of it left out",
+            u.error,
+            u.packets,
+            if u.packets == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if plan.unavailable.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Incomplete
+    })
 }
 
 fn human_bytes(n: u64) -> String {

@@ -60,6 +60,12 @@ Files are recognised by their magic number, whatever their name: pcap (either by
 order, µs or ns) and pcapng. Folders are walked recursively. Records of all files are
 read in timestamp order, so sessions continue across rotated files.
 
+Re-runs bring the index up to date with the files: grown files are continued, moved
+files keep their rows (found by content at the new path), copies of indexed files are
+recorded as duplicates and not indexed again, files gone from a folder named are
+marked missing (their flows stay), and a path rewritten with other content (a ring
+buffer) is indexed as a new file, its earlier content marked overwritten.
+
 On a terminal, stderr shows a progress bar (bytes, speed, ETA, files) and, once every
 byte is read, what is left to do (saving open flows, building indexes); when stderr is
 not a terminal only the summary is printed, and --quiet drops that too.
@@ -143,7 +149,7 @@ pub struct FilesArgs {
     pub db: DbArg,
 
     /// Only files with this status (repeatable): ok, partial, error,
-    /// not-a-capture, skipped, indexing.
+    /// not-a-capture, skipped, indexing, missing, overwritten, duplicate.
     #[arg(long, value_name = "STATUS", value_parser = parse_status)]
     pub status: Vec<String>,
 
@@ -155,7 +161,10 @@ fn parse_status(s: &str) -> Result<String, String> {
     pcapidx_store::FileStatus::parse(s)
         .map(|st| st.as_str().to_string())
         .ok_or_else(|| {
-            format!("{s:?} is not a status: ok, partial, error, not-a-capture, skipped, indexing")
+            format!(
+                "{s:?} is not a status: ok, partial, error, not-a-capture, skipped, indexing, \
+                 missing, overwritten, duplicate"
+            )
         })
 }
 
@@ -362,7 +371,8 @@ packets inside the window are written.
 target); a FIFO, a device, /dev/stdout or /dev/fd/N is written in place.
 
 Exit status 1, and nothing written, when no flow matches or a --flow-id is not in the
-index.
+index. A source file that is gone, overwritten or changed is named and its packets are
+left out: the rest is written, exit status 1 (nothing is written if nothing is left).
 
 Examples:
   pcapidx carve --flow-id 42 -o session.pcap

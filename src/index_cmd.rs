@@ -132,6 +132,15 @@ fn file_message(o: &FileOutcome) -> Option<String> {
             o.packets,
             if o.packets == 1 { "" } else { "s" }
         )),
+        Action::Moved | Action::Duplicate | Action::Missing | Action::Indexed | Action::Resumed => {
+            o.note
+                .as_ref()
+                .map(|n| format!("pcapidx: {}: {n}", o.path))
+                .or_else(|| {
+                    (o.action == Action::Missing)
+                        .then(|| format!("pcapidx: {}: missing: {err}", o.path))
+                })
+        }
         _ => None,
     }
 }
@@ -160,6 +169,30 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         r.count(Action::Skipped),
         r.count(Action::NotACapture),
     )?;
+    let changes: Vec<String> = [
+        (Action::Moved, "moved"),
+        (Action::Duplicate, "duplicates (not indexed again)"),
+        (Action::Missing, "missing"),
+    ]
+    .iter()
+    .map(|&(a, what)| (r.count(a), what))
+    .chain(std::iter::once((
+        r.files
+            .iter()
+            .filter(|f| {
+                f.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("new content"))
+            })
+            .count(),
+        "overwritten (new content indexed)",
+    )))
+    .filter(|&(n, _)| n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !changes.is_empty() {
+        writeln!(out, "changed: {}", changes.join(", "))?;
+    }
     let not_captures: Vec<&str> = r
         .files
         .iter()

@@ -10,4 +10,5 @@ mod first_use;
 mod follow;
 mod fuzzing;
 mod generated;
+mod lifecycle;
 mod robust;

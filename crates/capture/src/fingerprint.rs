@@ -8,6 +8,10 @@ use xxhash_rust::xxh3::xxh3_64;
 
 /// How many bytes each hash covers.
 pub const FINGERPRINT_SPAN: u64 = 64 * 1024;
+/// How many bytes the lead hash covers: past a capture's headers and into
+/// its first records, so two captures share it only if they start alike
+/// (one is a copy, or a prefix, of the other).
+pub const LEAD_SPAN: u64 = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -15,22 +19,34 @@ pub struct Fingerprint {
     pub head: u64,
     /// Hash of bytes `[len - span, len)` (clamped at 0).
     pub tail: u64,
+    /// Hash of bytes `[0, min(LEAD_SPAN, len))`.
+    pub lead: u64,
 }
 
 /// Fingerprints the first `len` bytes of `file` (normally its size, or the
 /// size it had when it was indexed).
 pub fn fingerprint(file: &mut File, len: u64) -> io::Result<Fingerprint> {
-    let head = hash_range(file, 0, len.min(FINGERPRINT_SPAN))?;
+    let first = read_range(file, 0, len.min(FINGERPRINT_SPAN))?;
+    let lead = xxh3_64(&first[..first.len().min(LEAD_SPAN as usize)]);
     let start = len.saturating_sub(FINGERPRINT_SPAN);
-    let tail = hash_range(file, start, len - start)?;
-    Ok(Fingerprint { head, tail })
+    let tail = xxh3_64(&read_range(file, start, len - start)?);
+    Ok(Fingerprint {
+        head: xxh3_64(&first),
+        tail,
+        lead,
+    })
 }
 
-fn hash_range(file: &mut File, start: u64, len: u64) -> io::Result<u64> {
+/// The lead hash alone, of a file of `len` bytes.
+pub fn lead_hash(file: &mut File, len: u64) -> io::Result<u64> {
+    Ok(xxh3_64(&read_range(file, 0, len.min(LEAD_SPAN))?))
+}
+
+fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
     file.seek(SeekFrom::Start(start))?;
     file.read_exact(&mut buf)?;
-    Ok(xxh3_64(&buf))
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod record_at;
 mod writer;
 
 pub use error::{OpenError, ReadError, ReadErrorKind};
-pub use fingerprint::{FINGERPRINT_SPAN, Fingerprint, fingerprint};
+pub use fingerprint::{FINGERPRINT_SPAN, Fingerprint, LEAD_SPAN, fingerprint, lead_hash};
 pub use pcapng::{ns_to_ticks, ticks_to_ns};
 pub use reader::{CaptureReader, Chunk, Resume};
 pub use record_at::{RecordHeader, read_record_at};

@@ -5,7 +5,9 @@
 //! - Every source file is checked to be the one indexed (size, and hashes
 //!   of its first bytes and of the bytes below the indexed size) and every
 //!   record header is checked against the index before the first byte is
-//!   written: a changed file is an error naming it, and nothing is written.
+//!   written. A file that is gone or changed leaves its packets out and is
+//!   reported in `Plan::unavailable`; with no packet left, its error is the
+//!   carve's and nothing is written.
 //! - Records come out in timestamp order (ties: the file whose first packet
 //!   is earlier, then file id, then offset), each with its own timestamp,
 //!   original length and captured bytes, never re-encoded beyond the container.
@@ -33,6 +35,9 @@ pub enum CarveError {
     SourceChanged { path: String, why: String },
     #[error("{path}: {why}")]
     Record { path: String, why: String },
+    /// A source file is gone or changed (the message names it).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("the flows mix link types ({0}); pcap holds one: use --format pcapng")]
     MixedLinkTypes(String),
     #[error("{0}")]
@@ -83,8 +88,18 @@ pub struct Plan {
     out_ifaces: Vec<(u16, u8)>,
     snaplen: u32,
     pub flows: usize,
+    /// Source files that could not be used, and their packets left out.
+    pub unavailable: Vec<Unavailable>,
     /// Bytes read so far (identity checks, record checks).
     bytes_read: std::cell::Cell<u64>,
+}
+
+/// A source file whose packets a carve leaves out.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// The error that names the file and says why.
+    pub error: String,
+    pub packets: usize,
 }
 
 /// What was written.
@@ -128,6 +143,19 @@ fn open_source(store: &Store, file_id: u32, bytes_read: &mut u64) -> Result<Sour
         path: path.clone(),
         why,
     };
+    match row.status {
+        pcapidx_store::FileStatus::Missing => {
+            return Err(changed(
+                "missing: no longer at its path since an index run found it gone".into(),
+            ));
+        }
+        pcapidx_store::FileStatus::Overwritten => {
+            return Err(changed(
+                "overwritten: its path holds other content now (a later file id)".into(),
+            ));
+        }
+        _ => {}
+    }
     let mut file =
         File::open(&path).map_err(|e| changed(format!("cannot open the indexed file: {e}")))?;
     let size = file.metadata()?.len();
@@ -191,12 +219,38 @@ pub fn plan(
     let mut bytes_read = 0;
     let mut files = Vec::new();
     let mut index_of: BTreeMap<u32, usize> = BTreeMap::new();
+    // A file that is gone or changed leaves its packets out; the others are
+    // carved. With nothing left, its error is the carve's.
+    let mut gone: BTreeMap<u32, (CarveError, usize)> = BTreeMap::new();
     for p in &positions {
-        if let std::collections::btree_map::Entry::Vacant(e) = index_of.entry(p.file_id) {
-            e.insert(files.len());
-            files.push(open_source(store, p.file_id, &mut bytes_read)?);
+        if let Some(g) = gone.get_mut(&p.file_id) {
+            g.1 += 1;
+        } else if let std::collections::btree_map::Entry::Vacant(e) = index_of.entry(p.file_id) {
+            match open_source(store, p.file_id, &mut bytes_read) {
+                Ok(src) => {
+                    e.insert(files.len());
+                    files.push(src);
+                }
+                Err(err @ CarveError::SourceChanged { .. }) => {
+                    gone.insert(p.file_id, (err, 1));
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
+    positions.retain(|p| !gone.contains_key(&p.file_id));
+    if positions.is_empty()
+        && let Some((_, (err, _))) = gone.pop_first()
+    {
+        return Err(err);
+    }
+    let unavailable: Vec<Unavailable> = gone
+        .into_values()
+        .map(|(e, packets)| Unavailable {
+            error: e.to_string(),
+            packets,
+        })
+        .collect();
     // Output interfaces: one per link type, nanosecond resolution if any
     // source of that link type is finer than a microsecond.
     let mut out_ifaces: Vec<(u16, u8)> = Vec::new();
@@ -265,6 +319,7 @@ pub fn plan(
         out_ifaces,
         snaplen: if snaplen == 0 { 262_144 } else { snaplen },
         flows: ids.len(),
+        unavailable,
         bytes_read: std::cell::Cell::new(bytes_read),
     };
     plan.check_records()?;

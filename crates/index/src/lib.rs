@@ -89,6 +89,12 @@ pub enum Action {
     Failed,
     /// Left out (`--max-file-size`).
     Skipped,
+    /// An indexed file found at a new path (its old one is gone).
+    Moved,
+    /// A copy of an indexed file: not indexed again.
+    Duplicate,
+    /// Indexed, and no longer at its path.
+    Missing,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +105,8 @@ pub struct FileOutcome {
     pub error: Option<String>,
     /// Packets read from it in this run.
     pub packets: u64,
+    /// What else the user should know (moved from, duplicate of, overwritten).
+    pub note: Option<String>,
 }
 
 impl FileOutcome {
@@ -107,7 +115,11 @@ impl FileOutcome {
         match self.action {
             Action::Failed | Action::Skipped => true,
             Action::Indexed | Action::Resumed => self.status != FileStatus::Ok,
-            Action::Unchanged | Action::NotACapture => false,
+            Action::Unchanged
+            | Action::NotACapture
+            | Action::Moved
+            | Action::Duplicate
+            | Action::Missing => false,
         }
     }
 }
@@ -345,7 +357,11 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             let whole = std::fs::read(data.join("rotated/rotated_00000.pcap")).unwrap();
             let damaged = dir.join("damaged.pcap");
-            std::fs::write(&damaged, &whole[..whole.len() / 2]).unwrap();
+            // Cut short, and not a copy of the start of the original (which
+            // would be a duplicate, not read): its first timestamp differs.
+            let mut cut = whole[..whole.len() / 2].to_vec();
+            cut[24] ^= 1;
+            std::fs::write(&damaged, &cut).unwrap();
             let progress = Progress::default();
             assert_eq!(progress.phase(), Phase::Reading);
             let opts = Options {

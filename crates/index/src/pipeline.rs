@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use pcapidx_capture::{Fingerprint, Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
@@ -17,7 +17,7 @@ use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
 
 use crate::filter::IgnoreFilter;
 use crate::merge::{End, Item, Merger, RawBatch, Source};
-use crate::plan::{Plan, plan};
+use crate::plan::{Plan, Planned, now_ns, plan};
 use crate::{Action, FileOutcome, IndexError, Options, Phase, Progress, Report, walk};
 
 /// Records per batch handed between stages.
@@ -265,15 +265,11 @@ fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), St
     Ok(())
 }
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
 /// A file being read in this run.
 struct FileProgress {
     row: FileRow,
+    /// The flow timeouts of this run, as recorded in `files.timeouts`.
+    timeouts: String,
     path: PathBuf,
     action: Action,
     ifaces: Vec<Interface>,
@@ -287,6 +283,7 @@ struct FileProgress {
     run_packets: u64,
     /// Changed since the last commit.
     touched: bool,
+    note: Option<String>,
 }
 
 impl FileProgress {
@@ -326,7 +323,9 @@ impl FileProgress {
         if let Ok(fp) = fp {
             row.head_hash = Some(fp.head);
             row.tail_hash = Some(fp.tail);
+            row.lead_hash = Some(fp.lead);
         }
+        row.timeouts = Some(self.timeouts.clone());
         let ifaces = self
             .ifaces
             .iter()
@@ -440,6 +439,7 @@ impl Indexer<'_> {
                         status,
                         error,
                         packets: f.run_packets,
+                        note: f.note.clone(),
                     });
                 }
             }
@@ -523,33 +523,65 @@ pub(crate) fn run(
     let mut outcomes = Vec::new();
     {
         let mut b = store.batch()?;
-        let plans: Vec<Plan> = paths
+        let mut planned: Vec<Planned> = paths
             .iter()
             .map(|p| plan(&store, p, opts.max_file_size))
             .collect();
-        for p in plans {
-            match p {
+        same_content_in_run(&mut planned);
+        // A moved file's row follows it: its old path is not also marked
+        // overwritten, and the move is written before any new content at
+        // that old path (one current row per path).
+        let claimed: Vec<i64> = planned.iter().filter_map(|p| p.claims).collect();
+        for p in &mut planned {
+            p.before.retain(|r| !claimed.contains(&r.file_id));
+        }
+        // Copies after their originals, whose ids they name.
+        planned.sort_by_key(|p| {
+            let copy = matches!(
+                p.plan,
+                Plan::Record {
+                    action: Action::Duplicate,
+                    ..
+                }
+            );
+            (p.claims.is_none(), copy)
+        });
+        let mut missing = missing_files(&store, inputs, &paths)?;
+        missing.retain(|r| !claimed.contains(&r.file_id));
+        let timeouts = describe_timeouts(&opts.flow);
+        let mut ids: std::collections::HashMap<String, i64> = Default::default();
+        for Planned {
+            before, plan, note, ..
+        } in planned
+        {
+            for row in &before {
+                b.put_file(row)?;
+            }
+            let outcome = |row: &FileRow, action, note| FileOutcome {
+                path: row.path.clone(),
+                action,
+                status: row.status,
+                error: row.error.clone(),
+                packets: 0,
+                note,
+            };
+            match plan {
                 Plan::Leave { row, touched } => {
                     if touched {
                         b.put_file(&row)?;
                     }
-                    outcomes.push(FileOutcome {
-                        path: row.path,
-                        action: Action::Unchanged,
-                        status: row.status,
-                        error: row.error,
-                        packets: 0,
-                    });
+                    outcomes.push(outcome(&row, Action::Unchanged, note));
                 }
-                Plan::Record { row, action } => {
-                    b.put_file(&row)?;
-                    outcomes.push(FileOutcome {
-                        path: row.path,
-                        action,
-                        status: row.status,
-                        error: row.error,
-                        packets: 0,
-                    });
+                Plan::Record { mut row, action } => {
+                    if row.status == FileStatus::Duplicate && row.duplicate_of.is_none() {
+                        // A copy of a file first met in this run, inserted above.
+                        row.duplicate_of = note
+                            .as_deref()
+                            .and_then(|n| n.strip_prefix("duplicate of "))
+                            .and_then(|p| ids.get(p).copied());
+                    }
+                    ids.insert(row.path.clone(), b.put_file(&row)?);
+                    outcomes.push(outcome(&row, action, note));
                 }
                 Plan::Read {
                     mut row,
@@ -557,6 +589,7 @@ pub(crate) fn run(
                     action,
                 } => {
                     row.file_id = b.put_file(&row)?;
+                    ids.insert(row.path.clone(), row.file_id);
                     let start = source.resume.as_ref().map(|r| r.0).unwrap_or_default();
                     let ifaces = source
                         .resume
@@ -569,6 +602,7 @@ pub(crate) fn run(
                     files.push(FileProgress {
                         path: source.path.clone(),
                         row,
+                        timeouts: timeouts.clone(),
                         action,
                         ifaces,
                         start,
@@ -576,10 +610,28 @@ pub(crate) fn run(
                         end: None,
                         run_packets: 0,
                         touched: true,
+                        note,
                     });
                     sources.push(source);
                 }
             }
+        }
+        for mut row in missing {
+            row.status = FileStatus::Missing;
+            row.status_at_ns = Some(now_ns());
+            row.error = Some(
+                "no longer at its path; its flows stay, but their packets in it cannot be carved"
+                    .into(),
+            );
+            b.put_file(&row)?;
+            outcomes.push(FileOutcome {
+                path: row.path.clone(),
+                action: Action::Missing,
+                status: row.status,
+                error: row.error.clone(),
+                packets: 0,
+                note: None,
+            });
         }
         b.commit()?;
     }
@@ -762,4 +814,117 @@ fn parallel(
             .map_err(|_| IndexError::Input("the index writer panicked".into()))??;
         result.map(|()| store)
     })
+}
+
+/// The flow timeouts of a run, in seconds, as `files.timeouts` records them.
+fn describe_timeouts(c: &pcapidx_flow::Config) -> String {
+    let s = |ns: i64| ns as f64 / 1e9;
+    format!(
+        "tcp={} tcp-closed={} udp={} other={}",
+        s(c.tcp_timeout_ns),
+        s(c.tcp_closed_timeout_ns),
+        s(c.udp_timeout_ns),
+        s(c.other_timeout_ns)
+    )
+}
+
+/// Files first met in this run whose bytes are all at the start of another
+/// one met in it (an identical copy, or a copy of its first part): they
+/// are duplicates of the longest such file, not indexed again. Of
+/// identical files, the first is indexed.
+fn same_content_in_run(planned: &mut [Planned]) {
+    let fresh: Vec<(usize, u64, u64, String)> = planned
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match &p.plan {
+            Plan::Read {
+                row,
+                action: Action::Indexed,
+                ..
+            } if row.size > 0 => {
+                let lead = File::open(&row.path)
+                    .and_then(|mut f| pcapidx_capture::lead_hash(&mut f, row.size))
+                    .ok()?;
+                Some((i, row.size, lead, row.path.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let fp = |path: &str, len: u64| {
+        File::open(path)
+            .and_then(|mut f| fingerprint(&mut f, len))
+            .ok()
+    };
+    // By lead hash: a folder of thousands of new files compares few pairs.
+    let mut by_lead: std::collections::HashMap<u64, Vec<(usize, u64, u64, String)>> =
+        Default::default();
+    for f in &fresh {
+        by_lead.entry(f.2).or_default().push(f.clone());
+    }
+    let mut dups = Vec::new();
+    for &(i, size, lead, ref path) in &fresh {
+        let short = size.min(pcapidx_capture::LEAD_SPAN);
+        let of = by_lead[&lead]
+            .iter()
+            .filter(|&&(j, s, l, _)| {
+                l == lead
+                    && (s > size || (s == size && j < i))
+                    && (s == size || short == pcapidx_capture::LEAD_SPAN)
+            })
+            .filter(|(_, _, _, other)| fp(other, size).is_some_and(|f| Some(f) == fp(path, size)))
+            .max_by_key(|&&(j, s, _, _)| (s, std::cmp::Reverse(j)));
+        if let Some((_, _, _, of)) = of {
+            dups.push((i, of.clone()));
+        }
+    }
+    for (i, of) in dups {
+        let p = &mut planned[i];
+        if let Plan::Read { row, .. } = &p.plan {
+            let mut dup = row.clone();
+            dup.status = FileStatus::Duplicate;
+            dup.status_at_ns = Some(now_ns());
+            dup.error = Some(format!("same content as {of}"));
+            p.note = Some(format!("duplicate of {of}"));
+            p.plan = Plan::Record {
+                row: dup,
+                action: Action::Duplicate,
+            };
+        }
+    }
+}
+
+/// Indexed files under the folders of `inputs` that the walk did not find
+/// and that are not there: they were deleted (or moved away).
+fn missing_files(
+    store: &Store,
+    inputs: &[PathBuf],
+    walked: &[PathBuf],
+) -> Result<Vec<FileRow>, StoreError> {
+    let mut out = Vec::new();
+    // A file named on the command line that is gone.
+    for gone in inputs.iter().filter(|p| !p.exists()) {
+        let Ok(abs) = std::path::absolute(gone) else {
+            continue;
+        };
+        if let Some(row) = store.file_by_path(&abs.to_string_lossy())?
+            && row.has_content()
+            && row.status != FileStatus::Missing
+        {
+            out.push(row);
+        }
+    }
+    for dir in inputs.iter().filter(|p| p.is_dir()) {
+        let Ok(dir) = std::fs::canonicalize(dir) else {
+            continue;
+        };
+        for row in store.files_under(&dir.to_string_lossy())? {
+            let gone = !matches!(row.status, FileStatus::Missing)
+                && !walked.iter().any(|w| w.as_os_str() == row.path.as_str())
+                && !Path::new(&row.path).exists();
+            if gone && !out.iter().any(|r: &FileRow| r.file_id == row.file_id) {
+                out.push(row);
+            }
+        }
+    }
+    Ok(out)
 }

@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_payload_bytes.sql",
         include_str!("../../../migrations/0003_payload_bytes.sql"),
     ),
+    (
+        4,
+        "0004_file_lifecycle.sql",
+        include_str!("../../../migrations/0004_file_lifecycle.sql"),
+    ),
 ];
 
 /// Secondary indexes, built after bulk loads (see the file).
@@ -88,6 +93,17 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
 /// Applies migrations after `from` up to `to` in one transaction: a failure
 /// leaves the database as it was.
 pub(crate) fn apply(conn: &Connection, from: i64, to: i64) -> Result<()> {
+    // A migration that rebuilds a table (SQLite's way to change a
+    // constraint) drops the old one: foreign keys are off meanwhile (they
+    // cannot change inside a transaction) and checked before the commit.
+    let fk: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let r = apply_steps(conn, from, to);
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    r
+}
+
+fn apply_steps(conn: &Connection, from: i64, to: i64) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for &(version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 > from && m.0 <= to) {
         let step = conn
@@ -97,6 +113,15 @@ pub(crate) fn apply(conn: &Connection, from: i64, to: i64) -> Result<()> {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(StoreError::Migration { version, source });
         }
+    }
+    let broken: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(StoreError::Damaged(format!(
+            "migration to schema version {to} would leave {broken} rows without their parent"
+        )));
     }
     conn.execute_batch("COMMIT")?;
     Ok(())

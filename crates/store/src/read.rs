@@ -29,6 +29,12 @@ pub enum FileStatus {
     Skipped,
     /// Being indexed, or interrupted: the next run resumes it at `indexed_bytes`.
     Indexing,
+    /// Indexed, then gone from its path; its flows stay. Back unchanged, it is `ok` again.
+    Missing,
+    /// An earlier content of its path (a ring buffer rewrote it); its flows stay.
+    Overwritten,
+    /// Repeats the indexed content of another file (`duplicate_of`): not indexed again.
+    Duplicate,
 }
 
 impl FileStatus {
@@ -40,6 +46,9 @@ impl FileStatus {
             FileStatus::NotACapture => "not-a-capture",
             FileStatus::Skipped => "skipped",
             FileStatus::Indexing => "indexing",
+            FileStatus::Missing => "missing",
+            FileStatus::Overwritten => "overwritten",
+            FileStatus::Duplicate => "duplicate",
         }
     }
 
@@ -51,6 +60,9 @@ impl FileStatus {
             "not-a-capture" => FileStatus::NotACapture,
             "skipped" => FileStatus::Skipped,
             "indexing" => FileStatus::Indexing,
+            "missing" => FileStatus::Missing,
+            "overwritten" => FileStatus::Overwritten,
+            "duplicate" => FileStatus::Duplicate,
             _ => return None,
         })
     }
@@ -80,6 +92,14 @@ pub struct FileRow {
     pub resume_section: u64,
     pub resume_ts_ns: i64,
     pub indexed_at_ns: Option<i64>,
+    /// xxh3 of the first `LEAD_SPAN` bytes (fewer in a smaller file).
+    pub lead_hash: Option<u64>,
+    /// `Duplicate`: the file whose content this one repeats.
+    pub duplicate_of: Option<i64>,
+    /// When `status` last changed.
+    pub status_at_ns: Option<i64>,
+    /// The flow timeouts in force when it was indexed.
+    pub timeouts: Option<String>,
 }
 
 impl FileRow {
@@ -107,14 +127,25 @@ impl FileRow {
             resume_section: 0,
             resume_ts_ns: 0,
             indexed_at_ns: None,
+            lead_hash: None,
+            duplicate_of: None,
+            status_at_ns: None,
+            timeouts: None,
         }
+    }
+
+    /// Whether records of it are in the index (as opposed to a row that only
+    /// says why nothing could be read).
+    pub fn has_content(&self) -> bool {
+        self.indexed_bytes > 0 && self.format.is_some()
     }
 }
 
 const FILE_COLUMNS: &str =
     "file_id, path, size, mtime_ns, head_hash, tail_hash, format, link_types,
     packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status,
-    error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns";
+    error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns, lead_hash,
+    duplicate_of, status_at_ns, timeouts";
 
 fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
     let status: String = r.get(14)?;
@@ -140,6 +171,10 @@ fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
         resume_section: r.get::<_, i64>(18)? as u64,
         resume_ts_ns: r.get(19)?,
         indexed_at_ns: r.get(20)?,
+        lead_hash: r.get::<_, Option<i64>>(21)?.map(|h| h as u64),
+        duplicate_of: r.get(22)?,
+        status_at_ns: r.get(23)?,
+        timeouts: r.get(24)?,
     })
 }
 
@@ -222,7 +257,8 @@ fn payload(r: &rusqlite::Row<'_>) -> Result<Option<Payload>> {
 
 impl Store {
     pub fn file_by_path(&self, path: &str) -> Result<Option<FileRow>> {
-        let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?");
+        let sql =
+            format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ? AND status <> 'overwritten'");
         // Once per file of a run: prepared once.
         let mut st = self.conn.prepare_cached(&sql)?;
         Ok(st.query_row([path], file_row).optional()?)
@@ -231,6 +267,36 @@ impl Store {
     pub fn file_by_id(&self, file_id: i64) -> Result<Option<FileRow>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE file_id = ?");
         Ok(self.conn.query_row(&sql, [file_id], file_row).optional()?)
+    }
+
+    /// Indexed contents whose first bytes hash to `lead` (where a new path
+    /// may have been copied or moved from), longest first.
+    pub fn files_by_lead(&self, lead: u64) -> Result<Vec<FileRow>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE lead_hash = ?
+             AND status NOT IN ('overwritten', 'duplicate') ORDER BY indexed_bytes DESC, file_id"
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st
+            .query_map([lead as i64], file_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The current rows of the paths under the folder `dir` (absolute).
+    pub fn files_under(&self, dir: &str) -> Result<Vec<FileRow>> {
+        let lo = format!("{}/", dir.trim_end_matches('/'));
+        // Every path that starts with `lo` sorts below `lo` with its '/' bumped to '0'.
+        let hi = format!("{}0", dir.trim_end_matches('/'));
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE path >= ?1 AND path < ?2
+             AND status <> 'overwritten' ORDER BY path"
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st
+            .query_map([lo, hi], file_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     pub fn files(&self) -> Result<Vec<FileRow>> {

@@ -57,6 +57,7 @@ pub struct Batch<'a> {
     services: &'a Services,
     checkpointer: &'a Checkpointer,
     file: Statement<'a>,
+    file_by_id: Statement<'a>,
     iface: Statement<'a>,
     flow: Statement<'a>,
     chunk: Statement<'a>,
@@ -87,14 +88,26 @@ impl<'a> Batch<'a> {
                 file: conn.prepare(
                     "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
                         packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
-                        status, error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-                     ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, head_hash = ?4, tail_hash = ?5,
-                        format = ?6, link_types = ?7, packets = ?8, flow_packets = ?9, filtered_packets = ?10,
-                        undecodable_packets = ?11, first_ts_ns = ?12, last_ts_ns = ?13, status = ?14, error = ?15,
-                        filters = ?16, indexed_bytes = ?17, resume_section = ?18, resume_ts_ns = ?19,
-                        indexed_at_ns = ?20
+                        status, error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns,
+                        lead_hash, duplicate_of, status_at_ns, timeouts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                        ?20, ?21, ?22, ?23, ?24)
+                     ON CONFLICT (path) WHERE status <> 'overwritten' DO UPDATE SET size = ?2, mtime_ns = ?3,
+                        head_hash = ?4, tail_hash = ?5, format = ?6, link_types = ?7, packets = ?8,
+                        flow_packets = ?9, filtered_packets = ?10, undecodable_packets = ?11,
+                        first_ts_ns = ?12, last_ts_ns = ?13, status = ?14, error = ?15, filters = ?16,
+                        indexed_bytes = ?17, resume_section = ?18, resume_ts_ns = ?19, indexed_at_ns = ?20,
+                        lead_hash = ?21, duplicate_of = ?22, status_at_ns = ?23, timeouts = ?24
                      RETURNING file_id",
+                )?,
+                file_by_id: conn.prepare(
+                    "UPDATE files SET path = ?2, size = ?3, mtime_ns = ?4, head_hash = ?5, tail_hash = ?6,
+                        format = ?7, link_types = ?8, packets = ?9, flow_packets = ?10, filtered_packets = ?11,
+                        undecodable_packets = ?12, first_ts_ns = ?13, last_ts_ns = ?14, status = ?15,
+                        error = ?16, filters = ?17, indexed_bytes = ?18, resume_section = ?19,
+                        resume_ts_ns = ?20, indexed_at_ns = ?21, lead_hash = ?22, duplicate_of = ?23,
+                        status_at_ns = ?24, timeouts = ?25
+                     WHERE file_id = ?1 RETURNING file_id",
                 )?,
                 iface: conn.prepare(
                     "INSERT OR REPLACE INTO interfaces (file_id, if_index, link_type, snaplen, ts_resol,
@@ -135,34 +148,41 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// Inserts or updates a file's row (matched by path); returns its id.
+    /// Writes a file's row: the row `f.file_id` names, or (id 0) the current
+    /// row of its path, inserted if there is none. Returns its id.
     pub fn put_file(&mut self, f: &FileRow) -> Result<i64> {
-        let id = self.file.query_row(
-            params![
-                f.path,
-                f.size as i64,
-                f.mtime_ns,
-                f.head_hash.map(|h| h as i64),
-                f.tail_hash.map(|h| h as i64),
-                f.format,
-                f.link_types,
-                f.packets as i64,
-                f.flow_packets as i64,
-                f.filtered_packets as i64,
-                f.undecodable_packets as i64,
-                f.first_ts_ns,
-                f.last_ts_ns,
-                f.status.as_str(),
-                f.error,
-                f.filters,
-                f.indexed_bytes as i64,
-                f.resume_section as i64,
-                f.resume_ts_ns,
-                f.indexed_at_ns,
-            ],
-            |r| r.get(0),
-        )?;
-        Ok(id)
+        let values = params![
+            f.path,
+            f.size as i64,
+            f.mtime_ns,
+            f.head_hash.map(|h| h as i64),
+            f.tail_hash.map(|h| h as i64),
+            f.format,
+            f.link_types,
+            f.packets as i64,
+            f.flow_packets as i64,
+            f.filtered_packets as i64,
+            f.undecodable_packets as i64,
+            f.first_ts_ns,
+            f.last_ts_ns,
+            f.status.as_str(),
+            f.error,
+            f.filters,
+            f.indexed_bytes as i64,
+            f.resume_section as i64,
+            f.resume_ts_ns,
+            f.indexed_at_ns,
+            f.lead_hash.map(|h| h as i64),
+            f.duplicate_of,
+            f.status_at_ns,
+            f.timeouts,
+        ];
+        if f.file_id == 0 {
+            return Ok(self.file.query_row(values, |r| r.get(0))?);
+        }
+        let mut with_id: Vec<&dyn rusqlite::ToSql> = vec![&f.file_id];
+        with_id.extend_from_slice(values);
+        Ok(self.file_by_id.query_row(&with_id[..], |r| r.get(0))?)
     }
 
     /// Records a file's interfaces (indexes already stored are replaced).

@@ -314,6 +314,13 @@ pub fn follow(
     sink: &mut Sink<'_>,
 ) -> Result<Followed, FollowError> {
     let plan = pcapidx_carve::plan(store, &[flow.id], Container::Auto, window)?.in_capture_order();
+    // A stream with a file's packets left out would show its bytes as gaps
+    // that the capture does not have: refuse, naming the file.
+    if let Some(u) = plan.unavailable.first() {
+        return Err(FollowError::Carve(pcapidx_carve::CarveError::Unavailable(
+            u.error.clone(),
+        )));
+    }
     let mut f = Follower {
         proto: flow.ends.proto.unwrap_or(0),
         halves: Default::default(),

@@ -1,0 +1,245 @@
+//! Files that move, repeat, vanish, come back or are rewritten: the index
+//! follows them (docs/schema.md, "Files that change") and stays equal to a
+//! one-shot index of the files as they now are.
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// The bundled rotated set and, where present, two real third-party
+/// captures (Arkime's rotated synthetic set), copied into `dir`.
+fn captures(dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut from = captures_in(&testdata("rotated"));
+    if let Some(corpus) = corpus() {
+        from.extend(
+            captures_in(&corpus.join("multi/arkime-synthetic"))
+                .into_iter()
+                .take(2),
+        );
+    }
+    from.iter()
+        .map(|p| {
+            let to = dir.join(p.file_name().unwrap());
+            std::fs::copy(p, &to).unwrap();
+            to
+        })
+        .collect()
+}
+
+fn index(db: &Path, paths: &[&Path]) -> String {
+    let mut args = vec!["index"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    pcapidx_ok(db, &args, 0)
+}
+
+/// (file name, status) rows, sorted.
+fn sorted_statuses(db: &Path) -> Vec<(String, String)> {
+    let mut v = statuses(db);
+    v.sort();
+    v
+}
+
+/// Carving every flow out of `db` gives the bytes a one-shot index gives.
+fn carves_equal(db: &Path, fresh: &Path, dir: &Path) {
+    let ids = sql(db, "SELECT flow_id FROM flows ORDER BY flow_id");
+    assert!(ids.len() > 10);
+    let carve = |db: &Path, name: &str| {
+        let out = dir.join(name);
+        pcapidx_ok(
+            db,
+            &["carve", "--where", "1", "-o", out.to_str().unwrap(), "-q"],
+            0,
+        );
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(carve(db, "moved.pcapng"), carve(fresh, "fresh.pcapng"));
+}
+
+#[test]
+fn a_moved_folder_is_the_same_files() {
+    let dir = tmpdir("lifecycle-moved");
+    captures(&dir.join("a"));
+    let db = dir.join("i.db");
+    index(&db, &[&dir.join("a")]);
+    let before = flow_summaries(&db);
+    std::fs::rename(dir.join("a"), dir.join("b")).unwrap();
+    let out = index(&db, &[&dir.join("b")]);
+    let n = captures_in(&dir.join("b")).len();
+    assert!(out.contains(&format!("{n} moved")), "{out}");
+    assert!(out.contains("packets: 0 in 0 new flows"), "{out}");
+    assert_eq!(flow_summaries(&db), before, "nothing indexed twice");
+    let paths = sql(&db, "SELECT path, status FROM files");
+    assert_eq!(paths.len(), n);
+    for r in &paths {
+        assert!(
+            cell(&r["path"]).contains("/b/") && r["status"] == "ok",
+            "{r:?}"
+        );
+    }
+    let fresh = dir.join("fresh.db");
+    index(&fresh, &[&dir.join("b")]);
+    assert_eq!(flow_summaries(&fresh), before);
+    carves_equal(&db, &fresh, &dir);
+}
+
+#[test]
+fn copies_are_indexed_once() {
+    let dir = tmpdir("lifecycle-copies");
+    let files = captures(&dir.join("a"));
+    let copies = dir.join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    // An identical copy, and a copy of the first part of another (cut at
+    // an arbitrary byte, as a copy taken while it was written would be).
+    std::fs::copy(&files[1], copies.join("same.pcap")).unwrap();
+    let big = files
+        .iter()
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap();
+    let bytes = std::fs::read(big).unwrap();
+    std::fs::write(copies.join("part.pcap"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let fresh = dir.join("fresh.db");
+    index(&fresh, &[&dir.join("a")]);
+    // In one run with the originals, and in a later run.
+    for (name, runs) in [("one.db", 1), ("two.db", 2)] {
+        let db = dir.join(name);
+        let out = if runs == 1 {
+            index(&db, &[&dir.join("a"), &copies])
+        } else {
+            index(&db, &[&dir.join("a")]);
+            index(&db, &[&copies, &dir.join("a")])
+        };
+        assert_eq!(flow_summaries(&db), flow_summaries(&fresh), "{name}: {out}");
+        let dups = sql(
+            &db,
+            "SELECT d.path AS copy, o.path AS of FROM files d JOIN files o ON o.file_id = d.duplicate_of
+             WHERE d.status = 'duplicate' ORDER BY d.path",
+        );
+        let named: Vec<(String, String)> = dups
+            .iter()
+            .map(|r| (file_name(&r["copy"]), file_name(&r["of"])))
+            .collect();
+        let big_name = big.file_name().unwrap().to_string_lossy().into_owned();
+        let one_name = files[1].file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            named,
+            [
+                ("part.pcap".into(), big_name),
+                ("same.pcap".into(), one_name)
+            ],
+            "{name}: {out}"
+        );
+        assert!(out.contains("2 duplicates"), "{out}");
+    }
+}
+
+#[test]
+fn deleted_files_are_missing_and_come_back() {
+    let dir = tmpdir("lifecycle-missing");
+    let files = captures(&dir.join("a"));
+    let db = dir.join("i.db");
+    index(&db, &[&dir.join("a")]);
+    let before = flow_summaries(&db);
+    let kept = std::fs::read(&files[2]).unwrap();
+    std::fs::remove_file(&files[2]).unwrap();
+    let out = index(&db, &[&dir.join("a")]);
+    assert!(out.contains("1 missing"), "{out}");
+    let name = file_name(&serde_json::Value::String(
+        files[2].to_string_lossy().into_owned(),
+    ));
+    assert!(sorted_statuses(&db).contains(&(name.clone(), "missing".into())));
+    // Its flows stay.
+    assert_eq!(flow_summaries(&db), before);
+    // Back unchanged: `ok` again, nothing indexed twice.
+    std::fs::write(&files[2], &kept).unwrap();
+    index(&db, &[&dir.join("a")]);
+    assert!(sorted_statuses(&db).iter().all(|s| s.1 == "ok"));
+    assert_eq!(flow_summaries(&db), before);
+    // Cut short, then restored: `error` while cut, `ok` with the error
+    // cleared once restored.
+    std::fs::write(&files[3], &std::fs::read(&files[3]).unwrap()[..1000]).unwrap();
+    let o = pcapidx(&db, &["index", dir.join("a").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let rows = sql(&db, "SELECT status, error FROM files WHERE status <> 'ok'");
+    assert_eq!(rows.len(), 1);
+    assert!(cell(&rows[0]["error"]).contains("truncated"), "{rows:?}");
+    std::fs::copy(
+        captures_in(&testdata("rotated"))
+            .into_iter()
+            .chain(
+                corpus()
+                    .map(|c| captures_in(&c.join("multi/arkime-synthetic")))
+                    .unwrap_or_default(),
+            )
+            .find(|p| p.file_name() == files[3].file_name())
+            .unwrap(),
+        &files[3],
+    )
+    .unwrap();
+    index(&db, &[&dir.join("a")]);
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT count(*) AS n FROM files WHERE status <> 'ok' OR error IS NOT NULL"
+        )[0]["n"],
+        0
+    );
+    assert_eq!(flow_summaries(&db), before);
+}
+
+/// A ring buffer (`tcpdump -C -W`) rewrites its oldest file: the new
+/// content is a new file, indexed; the old content's flows stay and say
+/// where their packets went when carved.
+#[test]
+fn a_rewritten_ring_file_is_new_content() {
+    let dir = tmpdir("lifecycle-ring");
+    let files = captures(&dir.join("ring"));
+    let db = dir.join("i.db");
+    index(&db, &[&dir.join("ring")]);
+    let ring_file = &files[0];
+    let old_flow = sql(
+        &db,
+        &format!(
+            "SELECT DISTINCT flow_id FROM packets JOIN files USING (file_id) WHERE path = '{}'",
+            ring_file.display()
+        ),
+    )[0]["flow_id"]
+        .to_string();
+    // New traffic into the oldest file's name.
+    let new = captures_in(&testdata("overlap"))[0].clone();
+    std::fs::copy(&new, ring_file).unwrap();
+    let out = index(&db, &[&dir.join("ring")]);
+    assert!(out.contains("1 overwritten"), "{out}");
+    let rows = sql(
+        &db,
+        &format!(
+            "SELECT file_id, status, packets FROM files WHERE path = '{}' ORDER BY file_id",
+            ring_file.display()
+        ),
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["status"], "overwritten");
+    assert_eq!(rows[1]["status"], "ok");
+    // The new content is indexed as a fresh index of it would.
+    let alone = dir.join("alone.db");
+    index(&alone, &[&new]);
+    assert_eq!(
+        rows[1]["packets"],
+        sql(&alone, "SELECT packets FROM files")[0]["packets"]
+    );
+    let o = pcapidx(
+        &db,
+        &[
+            "carve",
+            "--flow-id",
+            &old_flow,
+            "-o",
+            dir.join("o.pcap").to_str().unwrap(),
+        ],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("overwritten") && err.contains(&ring_file.display().to_string()),
+        "{err}"
+    );
+}
