@@ -95,6 +95,16 @@ pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
             _ => {}
         }
     }
+    if let Some((path, what)) = report.other_options.first() {
+        let n = report.other_options.len();
+        eprintln!(
+            "pcapidx: {n} file{} indexed earlier under other options ({path}: {what}{}); \
+             their flows stay as they were built, and flows continuing into them mix both: \
+             to apply this run's options to them, index them into a new index",
+            if n == 1 { " was" } else { "s were" },
+            if n > 1 { ", and others" } else { "" }
+        );
+    }
     for (path, err) in &report.walk_errors {
         eprintln!("pcapidx: {}: {err}", path.display());
     }

@@ -243,3 +243,37 @@ fn a_rewritten_ring_file_is_new_content() {
         "{err}"
     );
 }
+
+/// A run under other filters or timeouts than the files were indexed with
+/// says so, naming a file and what differs.
+#[test]
+fn other_options_than_the_files_were_indexed_with_are_named() {
+    let dir = tmpdir("lifecycle-options");
+    captures(&dir.join("a"));
+    let db = dir.join("i.db");
+    let a = dir.join("a");
+    let a = a.to_str().unwrap();
+    pcapidx_ok(&db, &["index", a, "-q"], 0);
+    let quiet = pcapidx(&db, &["index", a, "-q"]);
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    for (args, says) in [
+        (
+            vec!["--ignore", "192.0.2.0/24"],
+            "--ignore none then, 192.0.2.0/24 now",
+        ),
+        (
+            vec!["--udp-timeout", "30"],
+            "udp=60 other=60 then, tcp=480 tcp-closed=5 udp=30",
+        ),
+    ] {
+        let mut all = vec!["index", a, "-q"];
+        all.extend(args);
+        let o = pcapidx(&db, &all);
+        assert_eq!(o.status.code(), Some(0));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("indexed earlier under other options") && err.contains(says),
+            "{err}"
+        );
+    }
+}

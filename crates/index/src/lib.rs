@@ -138,6 +138,9 @@ pub struct Report {
     pub phases: Vec<(Phase, Duration)>,
     /// Size of the index on disk after the run.
     pub index_bytes: u64,
+    /// Files indexed earlier under other `--ignore` filters or flow timeouts
+    /// than this run's: (path, what differs).
+    pub other_options: Vec<(String, String)>,
 }
 
 impl Report {

@@ -546,6 +546,7 @@ pub(crate) fn run(
             );
             (p.claims.is_none(), copy)
         });
+        report.other_options = other_options(&planned, opts);
         let mut missing = missing_files(&store, inputs, &paths)?;
         missing.retain(|r| !claimed.contains(&r.file_id));
         let timeouts = describe_timeouts(&opts.flow);
@@ -927,4 +928,39 @@ fn missing_files(
         }
     }
     Ok(out)
+}
+
+/// Files this run leaves or continues that were indexed under other
+/// filters or timeouts: their flows were built under those.
+fn other_options(planned: &[Planned], opts: &Options) -> Vec<(String, String)> {
+    let filters = IgnoreFilter::new(&opts.ignore).describe();
+    let timeouts = describe_timeouts(&opts.flow);
+    let none = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
+    planned
+        .iter()
+        .filter_map(|p| match &p.plan {
+            Plan::Leave { row, .. }
+            | Plan::Read {
+                row,
+                action: Action::Resumed,
+                ..
+            } if row.has_content() => Some(row),
+            _ => None,
+        })
+        .filter_map(|row| {
+            let mut what = Vec::new();
+            if row.filters != filters {
+                what.push(format!(
+                    "--ignore {} then, {} now",
+                    none(&row.filters),
+                    none(&filters)
+                ));
+            }
+            // Rows indexed before schema version 4 did not record them.
+            if let Some(t) = row.timeouts.as_ref().filter(|t| **t != timeouts) {
+                what.push(format!("timeouts {t} then, {timeouts} now"));
+            }
+            (!what.is_empty()).then(|| (row.path.clone(), what.join("; ")))
+        })
+        .collect()
 }
