@@ -66,14 +66,28 @@ recorded as duplicates and not indexed again, files gone from a folder named are
 marked missing (their flows stay), and a path rewritten with other content (a ring
 buffer) is indexed as a new file, its earlier content marked overwritten.
 
+With --watch, indexing goes on after what is there: new files, records appended to
+the file being written (a record only partly written waits for the next look),
+rotated, overwritten, moved and deleted files. Changes are read and committed at least
+every --commit-interval, so `pcapidx flows`, `pcapidx sql` and any SQLite client see
+a packet's flow, with its current counts, about a second after it is written; file
+notifications say where to look, and every input is walked again each
+--rescan-interval. Ctrl-C or SIGTERM stops it: what was read is committed, one line
+says what was indexed, and the exit status is 0. A tcpdump ring buffer, followed:
+  tcpdump -i eth0 -C 100 -W 20 -w /spool/ring.pcap &
+  pcapidx --db spool.db index --watch /spool/
+
 On a terminal, stderr shows a progress bar (bytes, speed, ETA, files) and, once every
-byte is read, what is left to do (saving open flows, building indexes); when stderr is
-not a terminal only the summary is printed, and --quiet drops that too.
+byte is read, what is left to do (saving open flows, building indexes); with --watch,
+a status line (files, packets, rate, flows, lag behind the writer). When stderr is not
+a terminal only the summary is printed (with --watch, at most a line a minute), and
+--quiet drops that too.
 
 Exit status: 0 when every capture file was indexed completely (unchanged files and
 files that are not captures do not count against it); 1 when some capture file failed,
 was read only in part, or was skipped by --max-file-size, the rest being indexed;
-2 for usage errors and fatal errors.")]
+2 for usage errors and fatal errors; 130 when interrupted (Ctrl-C): what was read is
+committed, and running the same command again continues from there.")]
 pub struct IndexArgs {
     #[command(flatten)]
     pub db: DbArg,
@@ -121,6 +135,22 @@ pub struct IndexArgs {
     /// Commit every N packets: less work is lost if indexing is interrupted.
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     pub checkpoint_packets: u64,
+
+    /// Keep running: follow the files as they are written, rotated,
+    /// overwritten, moved and deleted, until Ctrl-C or SIGTERM.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// With --watch: the longest a written packet waits to be committed
+    /// (e.g. 1s, 500ms).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_duration, requires = "watch")]
+    pub commit_interval: std::time::Duration,
+
+    /// With --watch: walk every input again this often, whatever file
+    /// notifications said (they can be lost, or missing on network file
+    /// systems).
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration, requires = "watch")]
+    pub rescan_interval: std::time::Duration,
 
     /// Print nothing but errors.
     #[arg(long, short)]
@@ -563,6 +593,31 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
+/// A span of time: a number with a unit (ms, s, m, h, d); seconds without one.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => f64::NAN,
+    };
+    match num.parse::<f64>() {
+        Ok(v) if scale.is_finite() && (v * scale).is_finite() && v * scale > 0.0 => {
+            Ok(std::time::Duration::from_secs_f64(v * scale))
+        }
+        _ => Err(format!(
+            "{s:?} is not a time: give a number with a unit, e.g. 500ms, 1s, 5m, 2h, 30d"
+        )),
     }
 }
 

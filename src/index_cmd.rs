@@ -17,7 +17,18 @@ fn ns(seconds: f64) -> i64 {
     (seconds * 1e9).min(i64::MAX as f64) as i64
 }
 
-pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
+/// The run's options from the command line, with `stop` raised by the
+/// first Ctrl-C or SIGTERM (a second one ends the process at once).
+pub fn options(args: &IndexArgs) -> Result<Options> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for (signal, status) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        signal_hook::flag::register_conditional_shutdown(signal, status, stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
+            .context("installing the signal handlers")?;
+    }
     let mut ignore = args.ignore.clone();
     if let Some(f) = &args.ignore_file {
         let text =
@@ -39,8 +50,17 @@ pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
         jobs: args.jobs.unwrap_or_else(|| Options::default().jobs).max(1),
         max_file_size: args.max_file_size,
         checkpoint_packets: args.checkpoint_packets,
+        stop: Some(stop),
         ..Options::default()
     };
+    Ok(opts)
+}
+
+pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
+    let opts = options(args)?;
+    if args.watch {
+        return crate::watch_cmd::run(db, args, &opts);
+    }
     let progress = Progress::default();
     let show_bar = !args.quiet && std::io::stderr().is_terminal();
     let done = Arc::new(AtomicBool::new(false));
@@ -95,6 +115,27 @@ pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
             _ => {}
         }
     }
+    warn_other_options(&report);
+    for (path, err) in &report.walk_errors {
+        eprintln!("pcapidx: {}: {err}", path.display());
+    }
+    if report.interrupted {
+        eprintln!(
+            "pcapidx: interrupted: {} packets read in this run are committed; run the same \
+             command again to continue where it stopped",
+            report.packets
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    Ok(if report.complete() {
+        Outcome::Success
+    } else {
+        Outcome::Incomplete
+    })
+}
+
+/// Files indexed earlier under other options than this run's.
+pub fn warn_other_options(report: &Report) {
     if let Some((path, what)) = report.other_options.first() {
         let n = report.other_options.len();
         eprintln!(
@@ -105,14 +146,6 @@ pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
             if n > 1 { ", and others" } else { "" }
         );
     }
-    for (path, err) in &report.walk_errors {
-        eprintln!("pcapidx: {}: {err}", path.display());
-    }
-    Ok(if report.complete() {
-        Outcome::Success
-    } else {
-        Outcome::Incomplete
-    })
 }
 
 /// The bar's text after the byte counts: files, then what the run does
@@ -130,7 +163,7 @@ fn bar_message(p: &Progress) -> String {
 }
 
 /// One line about a file worth telling the user about.
-fn file_message(o: &FileOutcome) -> Option<String> {
+pub fn file_message(o: &FileOutcome) -> Option<String> {
     let err = o.error.as_deref().unwrap_or("");
     match o.action {
         Action::Failed => Some(format!("pcapidx: {}: {err}", o.path)),
@@ -256,7 +289,7 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
 }
 
 /// Peak resident memory of this process, where the system tells it (Linux).
-fn peak_memory() -> Option<u64> {
+pub fn peak_memory() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -6,6 +6,7 @@ mod follow_cmd;
 mod index_cmd;
 mod output;
 mod summary;
+mod watch_cmd;
 
 use std::io;
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ pub enum Outcome {
     Success,
     /// Nothing found, or work not done completely.
     Incomplete,
+    /// Stopped by Ctrl-C after committing what was done (the shell's 128 + SIGINT).
+    Interrupted,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Incomplete) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pcapidx: {}", describe(&e));

@@ -12,3 +12,4 @@ mod fuzzing;
 mod generated;
 mod lifecycle;
 mod robust;
+mod watch;

@@ -21,10 +21,11 @@ mod merge;
 mod pipeline;
 mod plan;
 mod walk;
+mod watch;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use thiserror::Error;
 pub use filter::{IgnoreFilter, parse_cidr, parse_ignore_file};
 pub use ipnet::IpNet;
 pub use pcapidx_flow::Config as FlowConfig;
+pub use watch::{Pass, WatchEvent, WatchOptions, WatchReport, watch};
 
 #[derive(Debug, Error)]
 pub enum IndexError {
@@ -60,6 +62,13 @@ pub struct Options {
     /// With more than one job: the WAL size past which the writer waits for
     /// the background checkpoint, so that the WAL starts over.
     pub wal_soft_limit: u64,
+    /// Also commit when this long has passed since the last commit and
+    /// records were read (what `--watch` readers wait for at most).
+    pub commit_interval: Option<Duration>,
+    /// Raised (by a signal handler) to stop: reading ends at the next batch,
+    /// what was read is committed, and files not finished stay `indexing`
+    /// for a later run to continue.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Options {
@@ -71,6 +80,8 @@ impl Default for Options {
             max_file_size: None,
             checkpoint_packets: 2_000_000,
             wal_soft_limit: 64 << 20,
+            commit_interval: None,
+            stop: None,
         }
     }
 }
@@ -141,6 +152,11 @@ pub struct Report {
     /// Files indexed earlier under other `--ignore` filters or flow timeouts
     /// than this run's: (path, what differs).
     pub other_options: Vec<(String, String)>,
+    /// Stopped by `Options::stop` before every file was read.
+    pub interrupted: bool,
+    /// The latest modification time of the files read, as planned: the
+    /// newest write this run's commit includes.
+    pub newest_mtime_ns: Option<i64>,
 }
 
 impl Report {
@@ -197,6 +213,13 @@ impl Progress {
             .ok()
             .and_then(|s| s.last().map(|p| p.0))
             .unwrap_or(Phase::Reading)
+    }
+
+    /// Starts the phases over (each pass of `--watch` has its own).
+    pub fn new_pass(&self) {
+        if let Ok(mut starts) = self.phase_starts.lock() {
+            starts.clear();
+        }
     }
 
     pub fn set_phase(&self, p: Phase) {

@@ -83,6 +83,9 @@ pub(crate) struct Merger {
     batch_no: u64,
     batch_records: usize,
     bytes_read: Arc<AtomicU64>,
+    /// A record cut short by the end of a file is one still being written:
+    /// the file ends cleanly before it (and is read from there next time).
+    pub tail_pending: bool,
 }
 
 impl Merger {
@@ -103,6 +106,7 @@ impl Merger {
             batch_no: 0,
             batch_records: batch_records.max(1),
             bytes_read,
+            tail_pending: false,
         }
     }
 
@@ -186,6 +190,10 @@ impl Merger {
                 });
             }
             Ok(_) => {
+                self.cursors[slot as usize] = None;
+                self.end(slot, &mut reader, End::Clean, out);
+            }
+            Err(e) if self.tail_pending && e.kind.is_truncation() => {
                 self.cursors[slot as usize] = None;
                 self.end(slot, &mut reader, End::Clean, out);
             }

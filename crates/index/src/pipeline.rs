@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -307,6 +307,9 @@ impl FileProgress {
             None => (FileStatus::Indexing, None),
         };
         row.indexed_bytes = resume.offset;
+        // A file still being written may have grown between planning and
+        // reading: its size is at least what was read of it.
+        row.size = row.size.max(resume.offset);
         row.resume_section = resume.section_offset;
         row.resume_ts_ns = resume.last_ts_ns;
         let mut lts: Vec<u16> = self.ifaces.iter().map(|i| i.link_type).collect();
@@ -350,6 +353,9 @@ struct Indexer<'a> {
     writes: Vec<Write>,
     since_commit: u64,
     commit_every: u64,
+    /// Commit at least this often while there are records (`--watch`).
+    commit_interval: Option<std::time::Duration>,
+    last_commit: Instant,
     packets: u64,
     progress: &'a Progress,
 }
@@ -446,6 +452,13 @@ impl Indexer<'_> {
         }
         self.packets += n;
         self.progress.packets.fetch_add(n, Ordering::Relaxed);
+        if self.since_commit > 0
+            && self
+                .commit_interval
+                .is_some_and(|i| self.last_commit.elapsed() >= i)
+        {
+            self.checkpoint(out)?;
+        }
         if self.writes.len() >= WRITES_PER_HANDOVER {
             out.write(&mut self.writes)?;
         }
@@ -488,11 +501,262 @@ impl Indexer<'_> {
             f.touched = false;
         }
         self.since_commit = 0;
+        self.last_commit = Instant::now();
         out.write(&mut self.writes)?;
         out.commit()
     }
 }
 
+/// An open index being written: the store, and the flow tracker once a
+/// pass has read records (kept between the passes of `--watch`, so open
+/// flows are not restored and saved again for every pass).
+pub(crate) struct Session<'p> {
+    store: Option<Store>,
+    tracker: Option<Tracker>,
+    opts: Options,
+    exclude: Vec<PathBuf>,
+    progress: &'p Progress,
+    /// Following files as they are written: a record cut short at the end
+    /// of a file is one not written yet (read on a later pass), and files
+    /// just created are left until they hold something.
+    live: bool,
+}
+
+/// A file this young and this small may still be getting its header.
+const YOUNG_NS: i64 = 5_000_000_000;
+const SMALL: u64 = 64;
+
+impl<'p> Session<'p> {
+    pub fn open(
+        db: &Path,
+        exclude: Vec<PathBuf>,
+        opts: &Options,
+        progress: &'p Progress,
+        live: bool,
+    ) -> Result<Self, IndexError> {
+        let mut store = Store::open(db)?;
+        if opts.jobs > 1 {
+            store.checkpoint_in_background(opts.wal_soft_limit)?;
+        }
+        Ok(Session {
+            store: Some(store),
+            tracker: None,
+            opts: opts.clone(),
+            exclude,
+            progress,
+            live,
+        })
+    }
+
+    fn store(&self) -> Result<&Store, IndexError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| IndexError::Input("the index was lost by an earlier failure".into()))
+    }
+
+    /// One pass over `inputs`: plan every file, read what is new, commit.
+    /// With `changed`, `inputs` are paths reported changed (some may be
+    /// gone): those not there are not walk errors, and are `missing` if
+    /// the index holds them.
+    pub fn pass(
+        &mut self,
+        inputs: &[PathBuf],
+        changed: bool,
+        on_file: &mut dyn FnMut(&FileOutcome),
+    ) -> Result<Report, IndexError> {
+        let started = Instant::now();
+        let (progress, opts) = (self.progress, self.opts.clone());
+        let store = self.store()?;
+        let (mut paths, mut problems) = walk::files(inputs, &self.exclude);
+        if changed {
+            problems.retain(|p| p.path.exists());
+        }
+        if self.live {
+            let now = now_ns();
+            paths.retain(|p| !still_being_created(p, now));
+        }
+        let mut report = Report {
+            walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
+            ..Report::default()
+        };
+        progress
+            .files_total
+            .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        // Decide what to do with every file, then record those decisions (and
+        // the files about to be read, as `indexing`), all in one transaction:
+        // one snapshot, not a lock round trip per file.
+        let mut files = Vec::new();
+        let mut sources = Vec::new();
+        let mut outcomes = Vec::new();
+        {
+            let mut b = store.batch()?;
+            let mut planned: Vec<Planned> = paths
+                .iter()
+                .map(|p| plan(store, p, opts.max_file_size))
+                .collect();
+            same_content_in_run(&mut planned);
+            // A moved file's row follows it: its old path is not also marked
+            // overwritten, and the move is written before any new content at
+            // that old path (one current row per path).
+            let claimed: Vec<i64> = planned.iter().filter_map(|p| p.claims).collect();
+            for p in &mut planned {
+                p.before.retain(|r| !claimed.contains(&r.file_id));
+            }
+            // Copies after their originals, whose ids they name.
+            planned.sort_by_key(|p| {
+                let copy = matches!(
+                    p.plan,
+                    Plan::Record {
+                        action: Action::Duplicate,
+                        ..
+                    }
+                );
+                (p.claims.is_none(), copy)
+            });
+            report.other_options = other_options(&planned, &opts);
+            let mut missing = missing_files(store, inputs, &paths)?;
+            missing.retain(|r| !claimed.contains(&r.file_id));
+            let timeouts = describe_timeouts(&opts.flow);
+            let mut ids: std::collections::HashMap<String, i64> = Default::default();
+            for Planned {
+                before, plan, note, ..
+            } in planned
+            {
+                for row in &before {
+                    b.put_file(row)?;
+                }
+                let outcome = |row: &FileRow, action, note| FileOutcome {
+                    path: row.path.clone(),
+                    action,
+                    status: row.status,
+                    error: row.error.clone(),
+                    packets: 0,
+                    note,
+                };
+                match plan {
+                    Plan::Leave { row, touched } => {
+                        if touched {
+                            b.put_file(&row)?;
+                        }
+                        outcomes.push(outcome(&row, Action::Unchanged, note));
+                    }
+                    Plan::Record { mut row, action } => {
+                        if row.status == FileStatus::Duplicate && row.duplicate_of.is_none() {
+                            // A copy of a file first met in this run, inserted above.
+                            row.duplicate_of = note
+                                .as_deref()
+                                .and_then(|n| n.strip_prefix("duplicate of "))
+                                .and_then(|p| ids.get(p).copied());
+                        }
+                        ids.insert(row.path.clone(), b.put_file(&row)?);
+                        outcomes.push(outcome(&row, action, note));
+                    }
+                    Plan::Read {
+                        mut row,
+                        source,
+                        action,
+                    } => {
+                        row.file_id = b.put_file(&row)?;
+                        ids.insert(row.path.clone(), row.file_id);
+                        let start = source.resume.as_ref().map(|r| r.0).unwrap_or_default();
+                        let ifaces = source
+                            .resume
+                            .as_ref()
+                            .map(|r| r.1.clone())
+                            .unwrap_or_default();
+                        progress
+                            .bytes_total
+                            .fetch_add(row.size.saturating_sub(start.offset), Ordering::Relaxed);
+                        files.push(FileProgress {
+                            path: source.path.clone(),
+                            row,
+                            timeouts: timeouts.clone(),
+                            action,
+                            ifaces,
+                            start,
+                            last: None,
+                            end: None,
+                            run_packets: 0,
+                            touched: true,
+                            note,
+                        });
+                        sources.push(source);
+                    }
+                }
+            }
+            for mut row in missing {
+                row.status = FileStatus::Missing;
+                row.status_at_ns = Some(now_ns());
+                row.error = Some(
+                    "no longer at its path; its flows stay, but their packets in it cannot be carved"
+                        .into(),
+                );
+                b.put_file(&row)?;
+                outcomes.push(FileOutcome {
+                    path: row.path.clone(),
+                    action: Action::Missing,
+                    status: row.status,
+                    error: row.error.clone(),
+                    packets: 0,
+                    note: None,
+                });
+            }
+            b.commit()?;
+        }
+        store.defer_indexes(progress.bytes_total.load(Ordering::Relaxed))?;
+        for o in &outcomes {
+            progress.files_done.fetch_add(1, Ordering::Relaxed);
+            on_file(o);
+        }
+        report.files = outcomes;
+
+        if !files.is_empty() {
+            report.newest_mtime_ns = files.iter().map(|f| f.row.mtime_ns).max();
+            let store = self.store.take().ok_or_else(stopped)?;
+            let tracker = match self.tracker.take() {
+                Some(t) => t,
+                None => restore_tracker(&store, &opts)?,
+            };
+            let (store, tracker, read) = read_files(
+                store, tracker, files, sources, &opts, progress, self.live, on_file,
+            )?;
+            self.store = Some(store);
+            self.tracker = Some(tracker);
+            report.files.extend(read.outcomes);
+            report.packets = read.packets;
+            report.flows_started = read.flows_started;
+            report.interrupted = read.interrupted;
+        }
+        // Nothing read: the open flows stay saved as they are (restoring
+        // and saving them would write the same state again).
+        progress.set_phase(Phase::Indexing);
+        self.store()?.build_indexes(opts.jobs)?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Folds the write-ahead log into the database file and leaves WAL
+    /// mode; returns the index's size on disk.
+    pub fn close(mut self) -> Result<u64, IndexError> {
+        self.progress.set_phase(Phase::Checkpointing);
+        let mut store = self.store.take().ok_or_else(stopped)?;
+        store.checkpoint_wal()?;
+        store.leave_wal();
+        Ok(store.disk_bytes())
+    }
+}
+
+/// An empty file, or a small one written in the last seconds: a writer
+/// that has just created it may not have written its header yet.
+fn still_being_created(p: &Path, now: i64) -> bool {
+    let Ok(m) = std::fs::metadata(p) else {
+        return false;
+    };
+    let mtime = crate::plan::mtime_ns(&m);
+    m.len() == 0 || (m.len() < SMALL && now.saturating_sub(mtime) < YOUNG_NS)
+}
+
+/// A one-shot run: one pass, then the index is closed.
 pub(crate) fn run(
     db: &Path,
     inputs: &[PathBuf],
@@ -502,193 +766,47 @@ pub(crate) fn run(
     on_file: &mut dyn FnMut(&FileOutcome),
 ) -> Result<Report, IndexError> {
     let started = Instant::now();
-    let mut store = Store::open(db)?;
-    if opts.jobs > 1 {
-        store.checkpoint_in_background(opts.wal_soft_limit)?;
-    }
-    let (paths, problems) = walk::files(inputs, exclude);
-    let mut report = Report {
-        walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
-        ..Report::default()
-    };
-    progress
-        .files_total
-        .store(paths.len() as u64, Ordering::Relaxed);
-
-    // Decide what to do with every file, then record those decisions (and
-    // the files about to be read, as `indexing`), all in one transaction:
-    // one snapshot, not a lock round trip per file.
-    let mut files = Vec::new();
-    let mut sources = Vec::new();
-    let mut outcomes = Vec::new();
-    {
-        let mut b = store.batch()?;
-        let mut planned: Vec<Planned> = paths
-            .iter()
-            .map(|p| plan(&store, p, opts.max_file_size))
-            .collect();
-        same_content_in_run(&mut planned);
-        // A moved file's row follows it: its old path is not also marked
-        // overwritten, and the move is written before any new content at
-        // that old path (one current row per path).
-        let claimed: Vec<i64> = planned.iter().filter_map(|p| p.claims).collect();
-        for p in &mut planned {
-            p.before.retain(|r| !claimed.contains(&r.file_id));
-        }
-        // Copies after their originals, whose ids they name.
-        planned.sort_by_key(|p| {
-            let copy = matches!(
-                p.plan,
-                Plan::Record {
-                    action: Action::Duplicate,
-                    ..
-                }
-            );
-            (p.claims.is_none(), copy)
-        });
-        report.other_options = other_options(&planned, opts);
-        let mut missing = missing_files(&store, inputs, &paths)?;
-        missing.retain(|r| !claimed.contains(&r.file_id));
-        let timeouts = describe_timeouts(&opts.flow);
-        let mut ids: std::collections::HashMap<String, i64> = Default::default();
-        for Planned {
-            before, plan, note, ..
-        } in planned
-        {
-            for row in &before {
-                b.put_file(row)?;
-            }
-            let outcome = |row: &FileRow, action, note| FileOutcome {
-                path: row.path.clone(),
-                action,
-                status: row.status,
-                error: row.error.clone(),
-                packets: 0,
-                note,
-            };
-            match plan {
-                Plan::Leave { row, touched } => {
-                    if touched {
-                        b.put_file(&row)?;
-                    }
-                    outcomes.push(outcome(&row, Action::Unchanged, note));
-                }
-                Plan::Record { mut row, action } => {
-                    if row.status == FileStatus::Duplicate && row.duplicate_of.is_none() {
-                        // A copy of a file first met in this run, inserted above.
-                        row.duplicate_of = note
-                            .as_deref()
-                            .and_then(|n| n.strip_prefix("duplicate of "))
-                            .and_then(|p| ids.get(p).copied());
-                    }
-                    ids.insert(row.path.clone(), b.put_file(&row)?);
-                    outcomes.push(outcome(&row, action, note));
-                }
-                Plan::Read {
-                    mut row,
-                    source,
-                    action,
-                } => {
-                    row.file_id = b.put_file(&row)?;
-                    ids.insert(row.path.clone(), row.file_id);
-                    let start = source.resume.as_ref().map(|r| r.0).unwrap_or_default();
-                    let ifaces = source
-                        .resume
-                        .as_ref()
-                        .map(|r| r.1.clone())
-                        .unwrap_or_default();
-                    progress
-                        .bytes_total
-                        .fetch_add(row.size.saturating_sub(start.offset), Ordering::Relaxed);
-                    files.push(FileProgress {
-                        path: source.path.clone(),
-                        row,
-                        timeouts: timeouts.clone(),
-                        action,
-                        ifaces,
-                        start,
-                        last: None,
-                        end: None,
-                        run_packets: 0,
-                        touched: true,
-                        note,
-                    });
-                    sources.push(source);
-                }
-            }
-        }
-        for mut row in missing {
-            row.status = FileStatus::Missing;
-            row.status_at_ns = Some(now_ns());
-            row.error = Some(
-                "no longer at its path; its flows stay, but their packets in it cannot be carved"
-                    .into(),
-            );
-            b.put_file(&row)?;
-            outcomes.push(FileOutcome {
-                path: row.path.clone(),
-                action: Action::Missing,
-                status: row.status,
-                error: row.error.clone(),
-                packets: 0,
-                note: None,
-            });
-        }
-        b.commit()?;
-    }
-    store.defer_indexes(progress.bytes_total.load(Ordering::Relaxed))?;
-    for o in &outcomes {
-        progress.files_done.fetch_add(1, Ordering::Relaxed);
-        on_file(o);
-    }
-    report.files = outcomes;
-
-    let mut store = if files.is_empty() {
-        // Nothing to read: the open flows stay saved as they are (restoring
-        // and saving them would write the same state again).
-        store
-    } else {
-        let (store, read) = read_files(store, files, sources, opts, progress, on_file)?;
-        report.files.extend(read.outcomes);
-        report.packets = read.packets;
-        report.flows_started = read.flows_started;
-        store
-    };
-    progress.set_phase(Phase::Indexing);
-    store.build_indexes(opts.jobs)?;
-    progress.set_phase(Phase::Checkpointing);
-    store.checkpoint_wal()?;
-    store.leave_wal();
+    let mut session = Session::open(db, exclude.to_vec(), opts, progress, false)?;
+    let mut report = session.pass(inputs, false, on_file)?;
+    report.index_bytes = session.close()?;
     report.bytes = progress.bytes_read.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
     report.phases = progress.phase_times(started);
-    report.index_bytes = store.disk_bytes();
     Ok(report)
 }
 
-/// What reading the files of a run gave.
-struct Read {
-    outcomes: Vec<FileOutcome>,
-    packets: u64,
-    flows_started: u64,
-}
-
-/// Reads the planned files through the flow tracker (continuing the flows
-/// that earlier runs left open) into the store.
-fn read_files(
-    store: Store,
-    files: Vec<FileProgress>,
-    sources: Vec<Source>,
-    opts: &Options,
-    progress: &Progress,
-    on_file: &mut dyn FnMut(&FileOutcome),
-) -> Result<(Store, Read), IndexError> {
+fn restore_tracker(store: &Store, opts: &Options) -> Result<Tracker, IndexError> {
     let mut tracker = Tracker::new(opts.flow, store.next_flow_id()?);
     for saved in store.open_flows()? {
         tracker
             .restore(&saved)
             .map_err(|e| StoreError::Damaged(format!("open flow state: {e}")))?;
     }
+    Ok(tracker)
+}
+
+/// What reading the files of a pass gave.
+struct Read {
+    outcomes: Vec<FileOutcome>,
+    packets: u64,
+    flows_started: u64,
+    /// `Options::stop` was raised before every file was read.
+    interrupted: bool,
+}
+
+/// Reads the planned files through the flow tracker into the store.
+#[allow(clippy::too_many_arguments)]
+fn read_files(
+    store: Store,
+    tracker: Tracker,
+    files: Vec<FileProgress>,
+    sources: Vec<Source>,
+    opts: &Options,
+    progress: &Progress,
+    live: bool,
+    on_file: &mut dyn FnMut(&FileOutcome),
+) -> Result<(Store, Tracker, Read), IndexError> {
+    let flows_before = tracker.stats().flows_started;
     let filter = IgnoreFilter::new(&opts.ignore);
     let mut indexer = Indexer {
         tracker,
@@ -698,26 +816,38 @@ fn read_files(
         writes: Vec::new(),
         since_commit: 0,
         commit_every: opts.checkpoint_packets.max(1),
+        commit_interval: opts.commit_interval,
+        last_commit: Instant::now(),
         packets: 0,
         progress,
     };
-    let merger = Merger::new(sources, BATCH_RECORDS, progress.bytes_read.clone());
+    let mut merger = Merger::new(sources, BATCH_RECORDS, progress.bytes_read.clone());
+    merger.tail_pending = live;
     let mut outcomes = Vec::new();
     let mut on_read_file = |o: &FileOutcome| {
         outcomes.push(o.clone());
         on_file(o);
     };
+    let stop = opts.stop.clone().unwrap_or_default();
     let store = if opts.jobs <= 1 {
-        sequential(store, merger, &mut indexer, &mut on_read_file)?
+        sequential(store, merger, &mut indexer, &mut on_read_file, &stop)?
     } else {
-        parallel(store, merger, &mut indexer, &mut on_read_file, opts.jobs)?
+        parallel(
+            store,
+            merger,
+            &mut indexer,
+            &mut on_read_file,
+            opts.jobs,
+            &stop,
+        )?
     };
     let read = Read {
         outcomes,
         packets: indexer.packets,
-        flows_started: indexer.tracker.stats().flows_started,
+        flows_started: indexer.tracker.stats().flows_started - flows_before,
+        interrupted: stop.load(Ordering::Relaxed) && indexer.files.iter().any(|f| f.end.is_none()),
     };
-    Ok((store, read))
+    Ok((store, indexer.tracker, read))
 }
 
 fn sequential(
@@ -725,9 +855,12 @@ fn sequential(
     mut merger: Merger,
     indexer: &mut Indexer,
     on_file: &mut dyn FnMut(&FileOutcome),
+    stop: &AtomicBool,
 ) -> Result<Store, IndexError> {
     let mut out = Inline::new(&store);
-    while let Some(batch) = merger.next_batch() {
+    while !stop.load(Ordering::Relaxed)
+        && let Some(batch) = merger.next_batch()
+    {
         indexer.consume(decode_batch(batch, &indexer.filter), on_file, &mut out)?;
     }
     indexer.finish(&mut out)?;
@@ -746,6 +879,7 @@ fn parallel(
     indexer: &mut Indexer,
     on_file: &mut dyn FnMut(&FileOutcome),
     jobs: usize,
+    stop: &AtomicBool,
 ) -> Result<Store, IndexError> {
     // Threads beside the reader, the tracker and the writer.
     let decoders = jobs.saturating_sub(2);
@@ -759,7 +893,9 @@ fn parallel(
         let decoded_tx = dec_tx.clone();
         spawn("reader").spawn_scoped(s, move || {
             let mut seq = 0;
-            while let Some(b) = merger.next_batch() {
+            while !stop.load(Ordering::Relaxed)
+                && let Some(b) = merger.next_batch()
+            {
                 let sent = if decoders == 0 {
                     decoded_tx.send((seq, decode_batch(b, filter))).is_ok()
                 } else {

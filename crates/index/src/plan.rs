@@ -50,7 +50,7 @@ pub(crate) enum Plan {
     },
 }
 
-fn mtime_ns(m: &fs::Metadata) -> i64 {
+pub(crate) fn mtime_ns(m: &fs::Metadata) -> i64 {
     m.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -285,7 +285,10 @@ fn again(
     // Skipping depends on this run's options: look again.
     let skipped = row.status == FileStatus::Skipped;
     let back = row.status == FileStatus::Missing;
-    if !interrupted && !skipped && !back && row.size == size && row.mtime_ns == mtime {
+    // An `ok` file with bytes after its last record: a record was being
+    // written when it was read (`--watch`); look again.
+    let tail = row.status == FileStatus::Ok && row.indexed_bytes < size;
+    if !interrupted && !skipped && !back && !tail && row.size == size && row.mtime_ns == mtime {
         if row.lead_hash.is_none() && row.has_content() {
             // Indexed before schema version 4: learn its lead hash, so that
             // a move or a copy of it is recognised.
@@ -316,6 +319,7 @@ fn again(
         let restored = matches!(row.status, FileStatus::Error | FileStatus::Missing);
         if size == row.indexed_bytes && !interrupted && !restored {
             row.mtime_ns = mtime;
+            row.size = size;
             return Plan::Leave { row, touched: true }.into();
         }
         // Grown, interrupted, or back as it was (after it went missing or
