@@ -18,6 +18,7 @@ use serde_json::Value;
 
 mod oui;
 mod seeds;
+mod watch;
 
 struct Opts {
     size: String,
@@ -28,11 +29,14 @@ struct Opts {
     tshark_runs: usize,
     tshark: bool,
     append: bool,
+    /// Measure `index --watch` instead: (packets/s, seconds).
+    watch: Option<watch::WatchBench>,
 }
 
 const USAGE: &str =
     "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
                         [--runs 5] [--tshark-runs 3] [--no-tshark] [--no-append]
+                        [--watch [--rate 100000] [--seconds 20]]
        cargo xtask fuzz-seeds   (writes fuzz/corpus/* from testdata/)
        cargo xtask oui DIR      (DIR holds IEEE's oui.csv, mam.csv, oui36.csv, iab.csv,
                                  e.g. /usr/share/ieee-data from Debian's ieee-data)";
@@ -67,6 +71,7 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
         tshark_runs: 3,
         tshark: true,
         append: true,
+        watch: None,
     };
     while let Some(a) = args.next() {
         let mut val = || {
@@ -82,6 +87,24 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
             "--tshark-runs" => o.tshark_runs = val()?.parse()?,
             "--no-tshark" => o.tshark = false,
             "--no-append" => o.append = false,
+            "--watch" => {
+                o.watch.get_or_insert(watch::WatchBench {
+                    rate: 100_000,
+                    seconds: 20,
+                });
+            }
+            "--rate" | "--seconds" => {
+                let v: u64 = val()?.parse()?;
+                let w = o.watch.get_or_insert(watch::WatchBench {
+                    rate: 100_000,
+                    seconds: 20,
+                });
+                if a == "--rate" {
+                    w.rate = v.max(1);
+                } else {
+                    w.seconds = v.max(1);
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -334,6 +357,14 @@ fn bench(o: &Opts) -> Result<()> {
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
+    if let Some(w) = &o.watch {
+        let rows = watch::run(&bin, root.join("bench-data").as_path(), &files, w)?;
+        let header = format!(
+            "Run: `cargo xtask bench --watch --rate {} --seconds {}` (the bench traffic of `--size {} --mean-frame {} --seed {}`, written into a watched folder)",
+            w.rate, w.seconds, o.size, o.mean_frame, o.seed
+        );
+        return report(o, &root, &header, &rows);
+    }
     // This VM's page cache loses a few MB a second even with most of the
     // memory free (34 MB of the 3 GB run within 30 s idle): warmed only once,
     // whichever tool ran first after a loss read those pages from disk. So
@@ -653,18 +684,22 @@ fn bench(o: &Opts) -> Result<()> {
         rows.push((format!("carve {what}"), line));
     }
 
+    let header = format!(
+        "Run: `cargo xtask bench --size {} --file-size {} --mean-frame {} --seed {}` (median of {} runs taking turns, warm page cache)",
+        o.size, o.file_size, o.mean_frame, o.seed, o.runs
+    );
+    report(o, &root, &header, &rows)
+}
+
+/// Prints the table and appends it to BENCHMARKS.md.
+fn report(o: &Opts, root: &Path, header: &str, rows: &[(String, String)]) -> Result<()> {
     let mut table = format!(
-        "\n### {} — commit {} — {}\n\nRun: `cargo xtask bench --size {} --file-size {} --mean-frame {} --seed {}` (median of {} runs taking turns, warm page cache)\n\n| measure | result |\n|---|---|\n",
+        "\n### {} — commit {} — {}\n\n{header}\n\n| measure | result |\n|---|---|\n",
         today(),
         commit(),
         machine(),
-        o.size,
-        o.file_size,
-        o.mean_frame,
-        o.seed,
-        o.runs
     );
-    for (k, v) in &rows {
+    for (k, v) in rows {
         let _ = writeln!(table, "| {k} | {v} |");
     }
     println!("{table}");
