@@ -147,14 +147,17 @@ pub fn run(bin: &Path, work: &Path, files: &[PathBuf], o: &WatchBench) -> Result
         while wait.elapsed() < Duration::from_secs(15) && visible(&db).unwrap_or(0) < total {
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The poller's own next look sees it too.
+        std::thread::sleep(Duration::from_millis(100));
         writing.store(false, Ordering::Relaxed);
         let polls = poller.join().map_err(|_| anyhow::anyhow!("poller panicked"))?;
         Ok((written?, polls, write_secs, cpu_writing))
     })?;
     let total = written.last().map_or(0, |l| l.1);
-    // Idle: nothing written; what does following cost? (Once the last
-    // commit's WAL checkpoint is done.)
-    std::thread::sleep(Duration::from_secs(5));
+    // Idle: nothing written; what does following cost? Measured from past
+    // the first rescan after the writing (which reads the last file, left
+    // alone while it held only its header, and saves the open flows once).
+    std::thread::sleep(Duration::from_secs(12));
     let idle_from = cpu_seconds(pid).unwrap_or(0.0);
     let idle_secs = 15.0;
     std::thread::sleep(Duration::from_secs_f64(idle_secs));

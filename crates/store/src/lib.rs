@@ -308,6 +308,18 @@ impl Store {
     /// Builds any missing secondary index (after a load, or a load that was
     /// interrupted).
     pub fn build_indexes(&self, threads: usize) -> Result<()> {
+        // Nothing to build: leave the cache as it is (the settings below
+        // would empty it, and `--watch` ends a pass here every second).
+        let mut present = self
+            .conn
+            .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1")?;
+        let mut missing = false;
+        for name in migrate::index_names() {
+            missing |= !present.exists([name])?;
+        }
+        if !missing {
+            return Ok(());
+        }
         // SQLite's sorter may hand sorting and merging runs to helper threads.
         self.conn
             .pragma_update(None, "threads", threads.saturating_sub(1) as i64)?;
