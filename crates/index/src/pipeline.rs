@@ -587,6 +587,7 @@ impl<'p> Session<'p> {
         // one snapshot, not a lock round trip per file.
         let mut files = Vec::new();
         let mut sources = Vec::new();
+        let mut pass_bytes = 0u64;
         let mut outcomes = Vec::new();
         {
             let mut b = store.batch()?;
@@ -664,9 +665,9 @@ impl<'p> Session<'p> {
                             .as_ref()
                             .map(|r| r.1.clone())
                             .unwrap_or_default();
-                        progress
-                            .bytes_total
-                            .fetch_add(row.size.saturating_sub(start.offset), Ordering::Relaxed);
+                        let to_read = row.size.saturating_sub(start.offset);
+                        pass_bytes += to_read;
+                        progress.bytes_total.fetch_add(to_read, Ordering::Relaxed);
                         files.push(FileProgress {
                             path: source.path.clone(),
                             row,
@@ -703,7 +704,8 @@ impl<'p> Session<'p> {
             }
             b.commit()?;
         }
-        store.defer_indexes(progress.bytes_total.load(Ordering::Relaxed))?;
+        // This pass's bytes (the progress counts add up over a watch's passes).
+        store.defer_indexes(pass_bytes)?;
         for o in &outcomes {
             progress.files_done.fetch_add(1, Ordering::Relaxed);
             on_file(o);
