@@ -50,6 +50,8 @@ pub enum Command {
     Follow(FollowArgs),
     /// Run a read-only SQL query against the index.
     Sql(SqlArgs),
+    /// Remove files from the index: their packets, and flows left with none.
+    Forget(ForgetArgs),
     /// Write synthetic captures with known content (for trying pcapidx and benchmarks).
     Generate(GenerateArgs),
 }
@@ -152,6 +154,13 @@ pub struct IndexArgs {
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration, requires = "watch")]
     pub rescan_interval: std::time::Duration,
 
+    /// Forget files whose last packet is older than AGE before the newest
+    /// packet indexed (e.g. 30d, 12h), after the run and, with --watch,
+    /// after each rescan: bounds the index of a sensor that runs for months.
+    /// Flows keep their rows while they have packets in files kept.
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub retain: Option<std::time::Duration>,
+
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -179,7 +188,8 @@ pub struct FilesArgs {
     pub db: DbArg,
 
     /// Only files with this status (repeatable): ok, partial, error,
-    /// not-a-capture, skipped, indexing, missing, overwritten, duplicate.
+    /// not-a-capture, skipped, indexing, missing, overwritten, duplicate,
+    /// forgotten.
     #[arg(long, value_name = "STATUS", value_parser = parse_status)]
     pub status: Vec<String>,
 
@@ -193,7 +203,7 @@ fn parse_status(s: &str) -> Result<String, String> {
         .ok_or_else(|| {
             format!(
                 "{s:?} is not a status: ok, partial, error, not-a-capture, skipped, indexing, \
-                 missing, overwritten, duplicate"
+                 missing, overwritten, duplicate, forgotten"
             )
         })
 }
@@ -547,6 +557,32 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each file's packets leave every flow. A flow with no packet left is deleted; a flow
+that also has packets in files kept keeps them, and its packet and byte counts,
+first and last time and file count are recomputed from them (its TCP flags, payload
+and missed bytes stay as measured over the whole session). The files' rows stay, with
+status `forgotten`, so that a later `pcapidx index` of their folder leaves them alone
+while they are unchanged (a file whose content changes is indexed again as new
+content). A folder forgets every file under it, still there or not.
+
+`pcapidx index --retain AGE` (with or without --watch) forgets what is older as it goes.
+
+Exit status: 0 when every path named files in the index; 1 when some named none.")]
+pub struct ForgetArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Files and folders, as they were indexed (they need not exist any more).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

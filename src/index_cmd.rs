@@ -51,6 +51,7 @@ pub fn options(args: &IndexArgs) -> Result<Options> {
         max_file_size: args.max_file_size,
         checkpoint_packets: args.checkpoint_packets,
         stop: Some(stop),
+        retain: args.retain,
         ..Options::default()
     };
     Ok(opts)
@@ -116,6 +117,11 @@ pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
         }
     }
     warn_other_options(&report);
+    if let Some(r) = &report.retained
+        && !args.quiet
+    {
+        eprintln!("{}", retained_message(r));
+    }
     for (path, err) in &report.walk_errors {
         eprintln!("pcapidx: {}: {err}", path.display());
     }
@@ -132,6 +138,51 @@ pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
     } else {
         Outcome::Incomplete
     })
+}
+
+/// `pcapidx forget PATH...`.
+pub fn forget(db: &Path, args: &crate::cli::ForgetArgs) -> Result<Outcome> {
+    if !db.exists() {
+        anyhow::bail!("no index at {}", db.display());
+    }
+    let r = pcapidx_index::forget(db, &args.paths)
+        .with_context(|| format!("forgetting files in {}", db.display()))?;
+    for p in &r.unmatched {
+        eprintln!(
+            "pcapidx: {}: no file under this path is in the index (or it is forgotten already)",
+            p.display()
+        );
+    }
+    if !args.quiet && !r.paths.is_empty() {
+        println!("{}", forgotten_line(&r.forgotten));
+    }
+    Ok(if r.unmatched.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Incomplete
+    })
+}
+
+fn forgotten_line(f: &pcapidx_index::Forgotten) -> String {
+    format!(
+        "forgot {} file{} ({} packets): {} flow{} deleted, {} kept with packets in other files \
+         (their counts recomputed)",
+        f.files,
+        if f.files == 1 { "" } else { "s" },
+        f.packets,
+        f.flows_deleted,
+        if f.flows_deleted == 1 { "" } else { "s" },
+        f.flows_trimmed
+    )
+}
+
+/// What `--retain` forgot, in one line.
+pub fn retained_message(r: &pcapidx_index::Retained) -> String {
+    format!(
+        "pcapidx: --retain: {} (the oldest {})",
+        forgotten_line(&r.forgotten),
+        r.paths.first().map(String::as_str).unwrap_or("")
+    )
 }
 
 /// Files indexed earlier under other options than this run's.

@@ -133,6 +133,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             print_query(&store, &sql, &params, args.format.format)?;
             Ok(Outcome::Success)
         }
+        Command::Forget(args) => index_cmd::forget(args.db.or(&cli.db), &args),
         Command::Sql(args) => {
             let store = open_read_only(args.db.or(&cli.db))?;
             print_query(&store, &args.query, &[], args.format.format).map_err(explain_sql_error)?;

@@ -89,6 +89,9 @@ pub fn run(db: &Path, args: &IndexArgs, opts: &Options) -> Result<Outcome> {
                         .filter(|f| f.packets > 0)
                         .map(|f| f.path.clone()),
                 );
+                if let Some(ret) = r.retained.as_ref().filter(|_| !quiet) {
+                    print(&crate::index_cmd::retained_message(ret));
+                }
                 if p.first {
                     first_done = true;
                     drop(st);

@@ -277,3 +277,155 @@ fn other_options_than_the_files_were_indexed_with_are_named() {
         );
     }
 }
+
+/// Each flow by what does not depend on where it begins: protocol, both
+/// ends (either way round), packets, bytes and time span.
+fn flow_extents(db: &Path) -> Vec<String> {
+    let rows = sql(
+        db,
+        "SELECT proto, src_ip, src_port, dst_ip, dst_port, packets_fwd + packets_rev AS packets,
+                bytes_fwd + bytes_rev AS bytes, first_ts_ns, last_ts_ns
+         FROM flows",
+    );
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let mut ends = [
+                format!("{}:{}", cell(&r["src_ip"]), cell(&r["src_port"])),
+                format!("{}:{}", cell(&r["dst_ip"]), cell(&r["dst_port"])),
+            ];
+            ends.sort();
+            format!(
+                "{} {} {} {} {} {} {}",
+                cell(&r["proto"]),
+                ends[0],
+                ends[1],
+                cell(&r["packets"]),
+                cell(&r["bytes"]),
+                cell(&r["first_ts_ns"]),
+                cell(&r["last_ts_ns"])
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every packet position, by file name.
+fn positions_by_name(db: &Path) -> Vec<String> {
+    let rows = sql(
+        db,
+        "SELECT path, offset, ts_ns, caplen FROM packets JOIN files USING (file_id)",
+    );
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                file_name(&r["path"]),
+                cell(&r["offset"]),
+                cell(&r["ts_ns"]),
+                cell(&r["caplen"])
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn forgotten_files_leave_the_index_as_if_never_indexed() {
+    let dir = tmpdir("lifecycle-forget");
+    let files = captures(&dir.join("a"));
+    let db = dir.join("i.db");
+    index(&db, &[&dir.join("a")]);
+    let gone = [&files[0], &files[1]];
+    let out = pcapidx_ok(
+        &db,
+        &[
+            "forget",
+            gone[0].to_str().unwrap(),
+            gone[1].to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(out.contains("forgot 2 files (80 packets)"), "{out}");
+    assert!(out.contains("kept with packets in other files"), "{out}");
+    // The same packets, in flows of the same extent, as an index of the
+    // files kept: sessions that began in a forgotten file keep the rest.
+    let kept = dir.join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    for f in &files[2..] {
+        std::fs::copy(f, kept.join(f.file_name().unwrap())).unwrap();
+    }
+    let fresh = dir.join("fresh.db");
+    index(&fresh, &[&kept]);
+    assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
+    assert_eq!(flow_extents(&db), flow_extents(&fresh));
+    let statuses = sorted_statuses(&db);
+    for f in gone {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            statuses.contains(&(name, "forgotten".into())),
+            "{statuses:?}"
+        );
+    }
+    // Every flow left carves; the folder indexed again leaves the
+    // forgotten files alone.
+    carves_equal(&db, &fresh, &dir);
+    let again = index(&db, &[&dir.join("a")]);
+    assert!(again.contains("packets: 0 in 0 new flows"), "{again}");
+    assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
+    // New content at a forgotten path is indexed.
+    std::fs::copy(&files[2], gone[0]).unwrap();
+    let again = index(&db, &[&dir.join("a")]);
+    assert!(again.contains("1 duplicates"), "{again}");
+    // A path that names nothing in the index says so.
+    let o = pcapidx(&db, &["forget", dir.join("nothing").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no file under this path"));
+}
+
+/// `--retain AGE` forgets files whose last packet is older than AGE before
+/// the newest one, and nothing of them stays in any flow.
+#[test]
+fn retain_forgets_what_is_older_than_the_age() {
+    let dir = tmpdir("lifecycle-retain");
+    let rotated = testdata("rotated");
+    let db = dir.join("i.db");
+    let out = pcapidx(
+        &db,
+        &["index", "--retain", "30s", rotated.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--retain: forgot 7 files"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let newest = sql(&db, "SELECT max(last_ts_ns) AS t FROM files")[0]["t"]
+        .as_i64()
+        .unwrap();
+    for r in sql(
+        &db,
+        "SELECT status, last_ts_ns FROM files WHERE packets > 0",
+    ) {
+        let old = r["last_ts_ns"].as_i64().unwrap() < newest - 30_000_000_000;
+        assert_eq!(cell(&r["status"]) == "forgotten", old, "{r:?}");
+    }
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT count(*) AS n FROM packets JOIN files USING (file_id)
+             WHERE status = 'forgotten'"
+        )[0]["n"],
+        0
+    );
+    let left = sql(&db, "SELECT min(first_ts_ns) AS t FROM flows")[0]["t"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        left >= newest - 60_000_000_000,
+        "no flow is all old packets"
+    );
+}

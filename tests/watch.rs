@@ -15,6 +15,10 @@ struct Watching(Option<Child>);
 
 impl Watching {
     fn start(db: &Path, paths: &[&Path]) -> Self {
+        Self::start_with(db, paths, &[])
+    }
+
+    fn start_with(db: &Path, paths: &[&Path], extra: &[&str]) -> Self {
         let mut c = bin();
         c.arg("--db").arg(db).args([
             "index",
@@ -24,7 +28,7 @@ impl Watching {
             "--rescan-interval",
             "3s",
         ]);
-        c.args(paths);
+        c.args(extra).args(paths);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         Watching(Some(c.spawn().expect("start pcapidx index --watch")))
     }
@@ -379,4 +383,40 @@ fn an_interrupted_run_says_what_it_committed_and_continues() {
     let once = dir.join("once.db");
     pcapidx_ok(&once, &["index", "-q", data.to_str().unwrap()], 0);
     assert_eq!(flow_summaries(&db), flow_summaries(&once));
+}
+
+/// A sensor that runs for months: `--retain` forgets, as the watch goes,
+/// the files whose last packet is older than the age before the newest.
+#[test]
+fn a_watch_with_retain_forgets_old_files_as_new_ones_come() {
+    let dir = tmpdir("watch-retain");
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let db = dir.join("live.db");
+    let watching = Watching::start_with(&db, &[&spool], &["--retain", "30s"]);
+    for (i, src) in captures_in(&testdata("rotated")).iter().enumerate() {
+        write_slowly(
+            src,
+            &spool.join(format!("cap-{i}.pcap")),
+            4000,
+            Duration::from_millis(2),
+        );
+    }
+    // The rotated set spans 97 s: all but its last two files end more
+    // than 30 s before its last packet.
+    wait_for(
+        &db,
+        "old files forgotten",
+        "SELECT count(*) AS n FROM files WHERE status = 'forgotten'",
+        7,
+    );
+    wait_for(
+        &db,
+        "no packet of a forgotten file left",
+        "SELECT count(*) AS n FROM packets JOIN files USING (file_id) WHERE status = 'forgotten'",
+        0,
+    );
+    let (code, _, stderr) = watching.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("--retain: forgot"), "{stderr}");
 }

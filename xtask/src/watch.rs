@@ -101,7 +101,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Runs the measurement; returns the rows for BENCHMARKS.md.
-pub fn run(bin: &Path, work: &Path, files: &[PathBuf], o: &WatchBench) -> Result<Vec<(String, String)>> {
+pub fn run(
+    bin: &Path,
+    work: &Path,
+    files: &[PathBuf],
+    o: &WatchBench,
+) -> Result<Vec<(String, String)>> {
     let need = o.rate * o.seconds;
     let src = Source::load(files, need)?;
     let spool = work.join("watch-spool");
@@ -150,7 +155,9 @@ pub fn run(bin: &Path, work: &Path, files: &[PathBuf], o: &WatchBench) -> Result
         // The poller's own next look sees it too.
         std::thread::sleep(Duration::from_millis(100));
         writing.store(false, Ordering::Relaxed);
-        let polls = poller.join().map_err(|_| anyhow::anyhow!("poller panicked"))?;
+        let polls = poller
+            .join()
+            .map_err(|_| anyhow::anyhow!("poller panicked"))?;
         Ok((written?, polls, write_secs, cpu_writing))
     })?;
     let total = written.last().map_or(0, |l| l.1);
@@ -308,9 +315,11 @@ fn visible(db: &Path) -> Option<u64> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .ok()?;
     c.busy_timeout(Duration::from_secs(1)).ok()?;
-    c.query_row("SELECT total(packets) FROM files", [], |r| r.get::<_, f64>(0))
-        .ok()
-        .map(|v| v as u64)
+    c.query_row("SELECT total(packets) FROM files", [], |r| {
+        r.get::<_, f64>(0)
+    })
+    .ok()
+    .map(|v| v as u64)
 }
 
 /// Polls the committed count every 20 ms while `writing`.

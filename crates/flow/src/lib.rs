@@ -34,5 +34,5 @@ mod tracker;
 
 pub use community::{CommunityId, community_id, icmp_ports};
 pub use key::{FlowKey, KeyKind, Keyed, Summary};
-pub use state::{SavedFlow, StateError, decode_all};
+pub use state::{SavedFlow, StateError, decode_all, without as states_without};
 pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Payload, Tracker, TrackerStats};

@@ -177,6 +177,68 @@ pub fn decode_all(blob: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, StateError> {
     Ok(out)
 }
 
+/// The open flows of an [`encode_all`] blob after files were removed from
+/// the index: flows in `drop` are no longer open, and the file ids in
+/// `gone` leave the others' file lists (the rest of each state is kept as
+/// it is).
+pub fn without(
+    blob: &[u8],
+    drop: &dyn Fn(u64) -> bool,
+    gone: &dyn Fn(u32) -> bool,
+) -> Result<Vec<u8>, StateError> {
+    let kept: Vec<(u64, Vec<u8>)> = decode_all(blob)?
+        .into_iter()
+        .filter(|(id, _)| !drop(*id))
+        .map(|(id, st)| Ok((id, files_without(&st, gone)?)))
+        .collect::<Result<_, StateError>>()?;
+    let mut out = vec![ALL_VERSION];
+    put(&mut out, kept.len() as u64);
+    let mut prev = 0;
+    for (id, st) in kept {
+        put(&mut out, id - prev);
+        put(&mut out, st.len() as u64);
+        out.extend_from_slice(&st);
+        prev = id;
+    }
+    Ok(out)
+}
+
+/// One flow's state with the files in `gone` taken out of its file list.
+fn files_without(state: &[u8], gone: &dyn Fn(u32) -> bool) -> Result<Vec<u8>, StateError> {
+    let mut r = R(state);
+    let v = r.u8()?;
+    if v != VERSION && v != 2 {
+        return Err(StateError::Version(v));
+    }
+    let bits = r.u8()?;
+    for bit in [BASE0, BASE1] {
+        if bits & bit != 0 {
+            r.u32()?;
+        }
+    }
+    if bits & VLAN3 != 0 {
+        r.var()?;
+    }
+    if bits & ICMP != 0 {
+        r.u8()?;
+        r.u8()?;
+    }
+    let head = state.len() - r.0.len();
+    let n = r.var()? as usize;
+    if n > r.0.len() {
+        return Err(StateError::Truncated);
+    }
+    let files = (0..n).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+    let mut out = state[..head].to_vec();
+    let kept: Vec<u32> = files.into_iter().filter(|f| !gone(*f)).collect();
+    put(&mut out, kept.len() as u64);
+    for f in kept {
+        put(&mut out, u64::from(f));
+    }
+    out.extend_from_slice(r.0);
+    Ok(out)
+}
+
 #[cfg(test)]
 pub(crate) fn encode(rec: &FlowRecord, tcp: &TcpState, holes: &Holes, files: &[u32]) -> Vec<u8> {
     let mut out = Vec::new();

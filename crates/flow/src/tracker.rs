@@ -1351,5 +1351,25 @@ mod tests {
             assert_eq!((&r, &files), (&f.rec, &f.files));
         }
         assert!(saved.iter().any(|s| s.state.len() > 127));
+        // Files forgotten: one flow is no longer open, the others lose the
+        // forgotten files from their lists and keep the rest of their state.
+        let first = saved[0].id;
+        let blob = state::without(&rec.open, &|id| id == first, &|f| f <= 10).unwrap();
+        let left = state::decode_all(&blob).unwrap();
+        assert_eq!(left.len(), 2);
+        for (id, st) in left {
+            let s = saved.iter().find(|s| s.id == id).unwrap();
+            let (r, tcp, holes, files) = state::decode(&state::SavedFlow {
+                state: st,
+                ..s.clone()
+            })
+            .unwrap();
+            let (r0, tcp0, holes0, files0) = state::decode(s).unwrap();
+            assert_eq!((r.key, tcp, holes), (r0.key, tcp0, holes0));
+            assert_eq!(
+                files,
+                files0.into_iter().filter(|&f| f > 10).collect::<Vec<_>>()
+            );
+        }
     }
 }

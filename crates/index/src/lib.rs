@@ -35,6 +35,8 @@ use thiserror::Error;
 pub use filter::{IgnoreFilter, parse_cidr, parse_ignore_file};
 pub use ipnet::IpNet;
 pub use pcapidx_flow::Config as FlowConfig;
+pub use pcapidx_store::Forgotten;
+pub use pipeline::Retained;
 pub use watch::{Pass, WatchEvent, WatchOptions, WatchReport, watch};
 
 #[derive(Debug, Error)]
@@ -69,6 +71,9 @@ pub struct Options {
     /// what was read is committed, and files not finished stay `indexing`
     /// for a later run to continue.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Forget files whose last packet is older than this before the newest
+    /// packet indexed (after each run, and each rescan of `--watch`).
+    pub retain: Option<Duration>,
 }
 
 impl Default for Options {
@@ -82,6 +87,7 @@ impl Default for Options {
             wal_soft_limit: 64 << 20,
             commit_interval: None,
             stop: None,
+            retain: None,
         }
     }
 }
@@ -157,6 +163,8 @@ pub struct Report {
     /// The latest modification time of the files read, as planned: the
     /// newest write this run's commit includes.
     pub newest_mtime_ns: Option<i64>,
+    /// What `Options::retain` forgot after the pass.
+    pub retained: Option<Retained>,
 }
 
 impl Report {
@@ -285,6 +293,51 @@ fn lock(db: &Path) -> Result<Lock, IndexError> {
         Err(std::fs::TryLockError::WouldBlock) => Err(IndexError::Locked(p)),
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
+}
+
+/// What `forget` did: the files forgotten, and the paths that matched none.
+#[derive(Debug, Default)]
+pub struct ForgetReport {
+    pub forgotten: Forgotten,
+    pub paths: Vec<String>,
+    pub unmatched: Vec<PathBuf>,
+}
+
+/// Forgets the files at `paths` (files, or folders: every file under them,
+/// whether still there or not): their packets leave the index, flows with
+/// no packet left are deleted, the others' counts are recomputed, and each
+/// file's row stays `forgotten`.
+pub fn forget(db: &Path, paths: &[PathBuf]) -> Result<ForgetReport, IndexError> {
+    let _lock = lock(db)?;
+    let mut store = pcapidx_store::Store::open(db)?;
+    let rows = store.files()?;
+    let mut ids = Vec::new();
+    let mut report = ForgetReport::default();
+    for p in paths {
+        let abs = std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .map_err(IndexError::Io)?;
+        let before = ids.len();
+        for r in &rows {
+            let at = Path::new(&r.path);
+            if (at == abs || at.starts_with(&abs))
+                && r.status != FileStatus::Forgotten
+                && !ids.contains(&r.file_id)
+            {
+                ids.push(r.file_id);
+                report.paths.push(r.path.clone());
+            }
+        }
+        if ids.len() == before {
+            report.unmatched.push(p.clone());
+        }
+    }
+    if !ids.is_empty() {
+        report.forgotten = store.forget(&ids, "forgotten by `pcapidx forget`")?;
+    }
+    store.checkpoint_wal()?;
+    store.leave_wal();
+    Ok(report)
 }
 
 /// Indexes `inputs` (files and folders) into the index at `db`.

@@ -737,6 +737,35 @@ impl<'p> Session<'p> {
         Ok(report)
     }
 
+    /// `--retain`: forgets the files whose last packet is older than `age`
+    /// before the newest packet indexed (capture time, so that replayed old
+    /// captures are not all forgotten at once).
+    pub fn retain(&mut self, age: std::time::Duration) -> Result<Option<Retained>, IndexError> {
+        let store = self.store()?;
+        let Some(newest) = store.last_packet_ns()? else {
+            return Ok(None);
+        };
+        let age_ns = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
+        let old = store.files_older_than(newest.saturating_sub(age_ns))?;
+        if old.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<i64> = old.iter().map(|f| f.0).collect();
+        let why = format!(
+            "forgotten by --retain {}: its last packet is older than that before the newest one \
+             indexed",
+            describe_age(age)
+        );
+        let done = store.forget(&ids, &why)?;
+        // Open flows may have lost packets: the tracker restores them from
+        // the store on the next read.
+        self.tracker = None;
+        Ok(Some(Retained {
+            paths: old.into_iter().map(|f| f.1).collect(),
+            forgotten: done,
+        }))
+    }
+
     /// Folds the write-ahead log into the database file and leaves WAL
     /// mode; returns the index's size on disk.
     pub fn close(mut self) -> Result<u64, IndexError> {
@@ -745,6 +774,24 @@ impl<'p> Session<'p> {
         store.checkpoint_wal()?;
         store.leave_wal();
         Ok(store.disk_bytes())
+    }
+}
+
+/// What `--retain` forgot in a pass.
+#[derive(Debug, Clone)]
+pub struct Retained {
+    pub paths: Vec<String>,
+    pub forgotten: pcapidx_store::Forgotten,
+}
+
+/// "30d", "12h", "90s": the age as given, in its largest whole unit.
+fn describe_age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s >= 86400 && s.is_multiple_of(86400) => format!("{}d", s / 86400),
+        _ if s >= 3600 && s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s >= 60 && s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{}s", d.as_secs_f64()),
     }
 }
 
@@ -770,6 +817,9 @@ pub(crate) fn run(
     let started = Instant::now();
     let mut session = Session::open(db, exclude.to_vec(), opts, progress, false)?;
     let mut report = session.pass(inputs, false, on_file)?;
+    if let Some(age) = opts.retain {
+        report.retained = session.retain(age)?;
+    }
     report.index_bytes = session.close()?;
     report.bytes = progress.bytes_read.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
@@ -1057,7 +1107,7 @@ fn missing_files(
             continue;
         };
         for row in store.files_under(&dir.to_string_lossy())? {
-            let gone = !matches!(row.status, FileStatus::Missing)
+            let gone = !matches!(row.status, FileStatus::Missing | FileStatus::Forgotten)
                 && !walked.iter().any(|w| w.as_os_str() == row.path.as_str())
                 && !Path::new(&row.path).exists();
             if gone && !out.iter().any(|r: &FileRow| r.file_id == row.file_id) {

@@ -107,7 +107,10 @@ pub fn watch(
     let mut pass = |session: &mut Session, paths: &[PathBuf], full: bool, first: bool| {
         progress.new_pass();
         let mut on_file = |o: &FileOutcome| on_event(WatchEvent::File(o));
-        let report = session.pass(paths, !full, &mut on_file)?;
+        let mut report = session.pass(paths, !full, &mut on_file)?;
+        if let Some(age) = opts.retain.filter(|_| full) {
+            report.retained = session.retain(age)?;
+        }
         totals.passes += 1;
         totals.packets += report.packets;
         totals.flows_started += report.flows_started;

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 mod checkpoint;
+mod forget;
 mod format;
 mod functions;
 mod migrate;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
+pub use forget::Forgotten;
 pub use format::{IpKey, parse_iso, ts_iso};
 pub use functions::{check_regexp, parse_cidr};
 pub use ipnet::IpNet;

@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_file_lifecycle.sql",
         include_str!("../../../migrations/0004_file_lifecycle.sql"),
     ),
+    (
+        5,
+        "0005_forgotten_files.sql",
+        include_str!("../../../migrations/0005_forgotten_files.sql"),
+    ),
 ];
 
 /// Secondary indexes, built after bulk loads (see the file).

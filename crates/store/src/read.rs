@@ -35,6 +35,9 @@ pub enum FileStatus {
     Overwritten,
     /// Repeats the indexed content of another file (`duplicate_of`): not indexed again.
     Duplicate,
+    /// Removed from the index (`pcapidx forget`, `--retain`): its packets are
+    /// gone; the row stays so that the file is not indexed again unless it changes.
+    Forgotten,
 }
 
 impl FileStatus {
@@ -49,6 +52,7 @@ impl FileStatus {
             FileStatus::Missing => "missing",
             FileStatus::Overwritten => "overwritten",
             FileStatus::Duplicate => "duplicate",
+            FileStatus::Forgotten => "forgotten",
         }
     }
 
@@ -63,6 +67,7 @@ impl FileStatus {
             "missing" => FileStatus::Missing,
             "overwritten" => FileStatus::Overwritten,
             "duplicate" => FileStatus::Duplicate,
+            "forgotten" => FileStatus::Forgotten,
             _ => return None,
         })
     }
@@ -137,7 +142,7 @@ impl FileRow {
     /// Whether records of it are in the index (as opposed to a row that only
     /// says why nothing could be read).
     pub fn has_content(&self) -> bool {
-        self.indexed_bytes > 0 && self.format.is_some()
+        self.indexed_bytes > 0 && self.format.is_some() && self.status != FileStatus::Forgotten
     }
 }
 

@@ -1,0 +1,189 @@
+//! Forgetting files (`pcapidx forget`, `index --watch --retain`): their
+//! packets leave every flow, flows left with no packet are deleted, and the
+//! counts a flow's positions give (packets, bytes, first and last time,
+//! files) are recomputed for flows that keep packets in other files. What
+//! positions do not hold (TCP flags, payload and missed bytes, MACs) stays
+//! as measured over the whole session. Each file's row stays, `forgotten`,
+//! so that a later run does not index it again while it is unchanged.
+use std::collections::HashSet;
+
+use pcapidx_positions::{Encoder, Position};
+use rusqlite::{OptionalExtension, params};
+
+use crate::{FileStatus, Result, Store, StoreError};
+
+/// What forgetting did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Forgotten {
+    pub files: u64,
+    /// Positions removed.
+    pub packets: u64,
+    /// Flows with no packet left, deleted.
+    pub flows_deleted: u64,
+    /// Flows that keep packets in other files, their counts recomputed.
+    pub flows_trimmed: u64,
+}
+
+/// Chunk size for rewritten position lists (the tracker's default).
+const CHUNK_BYTES: usize = 2000;
+
+impl Store {
+    /// Forgets the files `file_ids` in one transaction; `why` becomes their
+    /// rows' `error` (e.g. "forgotten by --retain 30d").
+    pub fn forget(&self, file_ids: &[i64], why: &str) -> Result<Forgotten> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut out = Forgotten::default();
+        let gone: HashSet<u32> = file_ids.iter().map(|&id| id as u32).collect();
+        // A packet of a file lies within the file's time span, so the flows
+        // that may hold one overlap it in time.
+        let span: Option<(i64, i64)> = {
+            let mut st = tx.prepare(
+                "SELECT min(first_ts_ns), max(last_ts_ns) FROM files
+                 WHERE file_id IN (SELECT value FROM json_each(?1))",
+            )?;
+            st.query_row([ids_json(file_ids)], |r| {
+                Ok(
+                    match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
+                        (Some(a), Some(b)) => Some((a, b)),
+                        _ => None,
+                    },
+                )
+            })?
+        };
+        let mut deleted = HashSet::new();
+        if let Some((from, to)) = span {
+            let candidates: Vec<u64> = tx
+                .prepare(
+                    "SELECT flow_id FROM flow_data WHERE first_ts_ns <= ?1 AND last_ts_ns >= ?2",
+                )?
+                .query_map(params![to, from], |r| r.get::<_, i64>(0))?
+                .map(|r| r.map(|v| v as u64))
+                .collect::<rusqlite::Result<_>>()?;
+            for flow_id in candidates {
+                let all = self.positions(flow_id)?;
+                let before = all.len();
+                let kept: Vec<Position> = all
+                    .into_iter()
+                    .filter(|p| !gone.contains(&p.file_id))
+                    .collect();
+                if kept.len() == before {
+                    continue;
+                }
+                out.packets += (before - kept.len()) as u64;
+                tx.execute(
+                    "DELETE FROM packet_chunks WHERE flow_id = ?1",
+                    [flow_id as i64],
+                )?;
+                if kept.is_empty() {
+                    tx.execute("DELETE FROM flow_data WHERE flow_id = ?1", [flow_id as i64])?;
+                    deleted.insert(flow_id);
+                    out.flows_deleted += 1;
+                    continue;
+                }
+                let chunks = encode(&kept);
+                let (mut packets, mut bytes) = ([0i64; 2], [0i64; 2]);
+                for p in &kept {
+                    let d = usize::from(p.reverse);
+                    packets[d] += 1;
+                    bytes[d] += i64::from(p.orig_len);
+                }
+                let first = kept.iter().map(|p| p.ts_ns).min().unwrap_or(0);
+                let last = kept.iter().map(|p| p.ts_ns).max().unwrap_or(0);
+                let files = kept.iter().map(|p| p.file_id).collect::<HashSet<_>>().len();
+                tx.execute(
+                    "UPDATE flow_data SET first_ts_ns = ?2, last_ts_ns = ?3, packets_fwd = ?4,
+                     packets_rev = ?5, bytes_fwd = ?6, bytes_rev = ?7, files = ?8, first_chunk = ?9
+                     WHERE flow_id = ?1",
+                    params![
+                        flow_id as i64,
+                        first,
+                        last,
+                        packets[0],
+                        packets[1],
+                        bytes[0],
+                        bytes[1],
+                        files as i64,
+                        chunks[0]
+                    ],
+                )?;
+                for c in &chunks[1..] {
+                    tx.execute(
+                        "INSERT INTO packet_chunks (flow_id, data) VALUES (?1, ?2)",
+                        params![flow_id as i64, c],
+                    )?;
+                }
+                out.flows_trimmed += 1;
+            }
+        }
+        // Flows still open: the deleted ones are no longer, and the others'
+        // file lists lose the forgotten files.
+        let state: Option<Vec<u8>> = tx
+            .query_row("SELECT state FROM tracker_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(blob) = state {
+            let rewritten =
+                pcapidx_flow::states_without(&blob, &|id| deleted.contains(&id), &|f| {
+                    gone.contains(&f)
+                })
+                .map_err(|e| StoreError::Damaged(format!("open flow state: {e}")))?;
+            tx.execute(
+                "UPDATE tracker_state SET state = ?1 WHERE id = 1",
+                [rewritten],
+            )?;
+        }
+        let mut st = tx.prepare(
+            "UPDATE files SET status = ?2, error = ?3, status_at_ns = ?4 WHERE file_id = ?1",
+        )?;
+        for &id in file_ids {
+            out.files +=
+                st.execute(params![id, FileStatus::Forgotten.as_str(), why, now_ns()])? as u64;
+        }
+        drop(st);
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Files with packets whose last packet is older than `before_ns`
+    /// (capture time), not yet forgotten: what `--retain` forgets.
+    pub fn files_older_than(&self, before_ns: i64) -> Result<Vec<(i64, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT file_id, path FROM files WHERE last_ts_ns < ?1 AND status <> 'forgotten'
+             ORDER BY last_ts_ns",
+        )?;
+        let rows = st
+            .query_map([before_ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    format!(
+        "[{}]",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    )
+}
+
+/// Positions as chunks of about `CHUNK_BYTES` (always at least one).
+fn encode(positions: &[Position]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut enc = Encoder::new();
+    for p in positions {
+        enc.push(p);
+        if enc.len() >= CHUNK_BYTES {
+            out.push(enc.take());
+        }
+    }
+    if !enc.is_empty() || out.is_empty() {
+        out.push(enc.take());
+    }
+    out
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
