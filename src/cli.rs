@@ -138,6 +138,13 @@ pub struct IndexArgs {
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     pub checkpoint_packets: u64,
 
+    /// Read the files named again under this run's options (e.g. other
+    /// --ignore ranges or timeouts), replacing what the index holds of them;
+    /// every file that shares a flow with them is read again too, so that
+    /// the flows are what indexing them from scratch gives.
+    #[arg(long, conflicts_with = "watch")]
+    pub reindex: bool,
+
     /// Keep running: follow the files as they are written, rotated,
     /// overwritten, moved and deleted, until Ctrl-C or SIGTERM.
     #[arg(long)]

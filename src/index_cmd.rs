@@ -52,6 +52,7 @@ pub fn options(args: &IndexArgs) -> Result<Options> {
         checkpoint_packets: args.checkpoint_packets,
         stop: Some(stop),
         retain: args.retain,
+        reindex: args.reindex,
         ..Options::default()
     };
     Ok(opts)
@@ -185,14 +186,26 @@ pub fn retained_message(r: &pcapidx_index::Retained) -> String {
     )
 }
 
-/// Files indexed earlier under other options than this run's.
+/// Files indexed earlier under other options than this run's, and files
+/// older than what the index held.
 pub fn warn_other_options(report: &Report) {
+    if let Some(first) = report.backfilled.first() {
+        let n = report.backfilled.len();
+        eprintln!(
+            "pcapidx: {n} file{} older packets than the index already held ({first}{}): \
+             sessions crossing between {} and later files may be split in two flows; \
+             `pcapidx index --reindex` of the folder rebuilds them whole",
+            if n == 1 { " holds" } else { "s hold" },
+            if n > 1 { ", and others" } else { "" },
+            if n == 1 { "it" } else { "them" }
+        );
+    }
     if let Some((path, what)) = report.other_options.first() {
         let n = report.other_options.len();
         eprintln!(
             "pcapidx: {n} file{} indexed earlier under other options ({path}: {what}{}); \
              their flows stay as they were built, and flows continuing into them mix both: \
-             to apply this run's options to them, index them into a new index",
+             `pcapidx index --reindex` on them applies this run's options",
             if n == 1 { " was" } else { "s were" },
             if n > 1 { ", and others" } else { "" }
         );
@@ -286,6 +299,13 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     .collect();
     if !changes.is_empty() {
         writeln!(out, "changed: {}", changes.join(", "))?;
+    }
+    if let Some((named, total)) = r.reindexed {
+        writeln!(
+            out,
+            "reindex: {named} file{} named, {total} read again in all (files sharing flows with them)",
+            if named == 1 { "" } else { "s" }
+        )?;
     }
     let not_captures: Vec<&str> = r
         .files

@@ -429,3 +429,109 @@ fn retain_forgets_what_is_older_than_the_age() {
         "no flow is all old packets"
     );
 }
+
+/// `index --reindex` reads files again under this run's options; every
+/// file sharing a flow with them is read too, so the index equals one made
+/// from scratch under those options.
+#[test]
+fn reindex_reads_files_again_under_the_current_options() {
+    let dir = tmpdir("lifecycle-reindex");
+    let files = captures(&dir.join("a"));
+    let a = dir.join("a");
+    let fresh = dir.join("fresh.db");
+    index(&fresh, &[&a]);
+    // Indexed under other options, then all of it read again without them.
+    let db = dir.join("i.db");
+    pcapidx_ok(
+        &db,
+        &[
+            "index",
+            "-q",
+            "--ignore",
+            "192.0.2.0/24",
+            a.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert_ne!(flow_summaries(&db), flow_summaries(&fresh));
+    let warned = pcapidx(&db, &["index", a.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&warned.stderr).contains("--reindex"),
+        "the warning says how to apply the options"
+    );
+    let out = pcapidx_ok(&db, &["index", "--reindex", a.to_str().unwrap()], 0);
+    assert!(
+        out.contains(&format!("{} files named", files.len())),
+        "{out}"
+    );
+    assert_eq!(flow_summaries(&db), flow_summaries(&fresh));
+    assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
+    // One file named: the files sharing its sessions are read with it, the
+    // others are left as they were.
+    let rotated = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("rotated_00003"))
+        .unwrap();
+    let before = sql(&db, "SELECT path, indexed_at_ns FROM files ORDER BY path");
+    let out = pcapidx_ok(&db, &["index", "--reindex", rotated.to_str().unwrap()], 0);
+    assert!(out.contains("1 file named"), "{out}");
+    assert_eq!(flow_summaries(&db), flow_summaries(&fresh));
+    assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
+    let after = sql(&db, "SELECT path, indexed_at_ns FROM files ORDER BY path");
+    let read_again = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b["indexed_at_ns"] != a["indexed_at_ns"])
+        .count();
+    let in_all: usize = out
+        .lines()
+        .find(|l| l.starts_with("reindex:"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|w| w.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(read_again, in_all, "{out}");
+    assert!(in_all > 1 && in_all <= files.len(), "{out}");
+}
+
+/// Older files indexed after newer ones: the run says sessions crossing
+/// the boundary may be split, and `--reindex` of the folder makes them
+/// what one run over all files makes.
+#[test]
+fn backfilled_files_are_named_and_reindex_joins_their_sessions() {
+    let dir = tmpdir("lifecycle-backfill");
+    let a = dir.join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let rotated = captures_in(&testdata("rotated"));
+    for f in &rotated {
+        std::fs::copy(f, a.join(f.file_name().unwrap())).unwrap();
+    }
+    let db = dir.join("i.db");
+    let newer: Vec<String> = rotated[4..]
+        .iter()
+        .map(|f| {
+            a.join(f.file_name().unwrap())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut args = vec!["index", "-q"];
+    args.extend(newer.iter().map(String::as_str));
+    pcapidx_ok(&db, &args, 0);
+    let out = pcapidx(&db, &["index", a.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("4 files hold older packets") && err.contains("may be split"),
+        "{err}"
+    );
+    let fresh = dir.join("fresh.db");
+    index(&fresh, &[&a]);
+    assert_ne!(
+        flow_summaries(&db),
+        flow_summaries(&fresh),
+        "split sessions"
+    );
+    pcapidx_ok(&db, &["index", "-q", "--reindex", a.to_str().unwrap()], 0);
+    assert_eq!(flow_summaries(&db), flow_summaries(&fresh));
+    assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
+}

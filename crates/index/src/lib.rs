@@ -20,6 +20,7 @@ mod filter;
 mod merge;
 mod pipeline;
 mod plan;
+mod reindex;
 mod walk;
 mod watch;
 
@@ -74,6 +75,9 @@ pub struct Options {
     /// Forget files whose last packet is older than this before the newest
     /// packet indexed (after each run, and each rescan of `--watch`).
     pub retain: Option<Duration>,
+    /// Read the files named again under this run's options (and every file
+    /// sharing a flow with them), replacing what the index holds of them.
+    pub reindex: bool,
 }
 
 impl Default for Options {
@@ -88,6 +92,7 @@ impl Default for Options {
             commit_interval: None,
             stop: None,
             retain: None,
+            reindex: false,
         }
     }
 }
@@ -165,6 +170,13 @@ pub struct Report {
     pub newest_mtime_ns: Option<i64>,
     /// What `Options::retain` forgot after the pass.
     pub retained: Option<Retained>,
+    /// `Options::reindex`: (files named that were in the index, files read
+    /// again in all).
+    pub reindexed: Option<(usize, usize)>,
+    /// Files read from the start whose first packet is older than the newest
+    /// packet the index held before: sessions crossing between them and the
+    /// later files may be split in two.
+    pub backfilled: Vec<String>,
 }
 
 impl Report {

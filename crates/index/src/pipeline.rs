@@ -588,6 +588,13 @@ impl<'p> Session<'p> {
         let mut files = Vec::new();
         let mut sources = Vec::new();
         let mut pass_bytes = 0u64;
+        // Files read from the start with packets before the newest one
+        // already indexed: flows already closed cannot take them in.
+        let newest_held = if opts.reindex {
+            None
+        } else {
+            store.last_packet_ns()?
+        };
         let mut outcomes = Vec::new();
         {
             let mut b = store.batch()?;
@@ -657,6 +664,12 @@ impl<'p> Session<'p> {
                         source,
                         action,
                     } => {
+                        if action == Action::Indexed
+                            && let (Some((ts, _)), Some(newest)) = (source.head, newest_held)
+                            && ts < newest
+                        {
+                            report.backfilled.push(row.path.clone());
+                        }
                         row.file_id = b.put_file(&row)?;
                         ids.insert(row.path.clone(), row.file_id);
                         let start = source.resume.as_ref().map(|r| r.0).unwrap_or_default();
@@ -816,7 +829,16 @@ pub(crate) fn run(
 ) -> Result<Report, IndexError> {
     let started = Instant::now();
     let mut session = Session::open(db, exclude.to_vec(), opts, progress, false)?;
-    let mut report = session.pass(inputs, false, on_file)?;
+    let mut inputs = inputs.to_vec();
+    let mut reindexed = None;
+    if opts.reindex {
+        let (named, _) = walk::files(&inputs, exclude);
+        let prepared = crate::reindex::prepare(session.store()?, &named)?;
+        inputs.extend(prepared.also);
+        reindexed = Some((prepared.named, prepared.total));
+    }
+    let mut report = session.pass(&inputs, false, on_file)?;
+    report.reindexed = reindexed;
     if let Some(age) = opts.retain {
         report.retained = session.retain(age)?;
     }

@@ -75,7 +75,7 @@ fn fingerprint_of(path: &Path, len: u64) -> Option<Fingerprint> {
 }
 
 /// Does `path` hold, in its first `row.indexed_bytes` bytes, the content `row` indexed?
-fn holds(path: &Path, row: &FileRow) -> bool {
+pub(crate) fn holds(path: &Path, row: &FileRow) -> bool {
     fingerprint_of(path, row.indexed_bytes)
         .is_some_and(|fp| Some(fp.head) == row.head_hash && Some(fp.tail) == row.tail_hash)
 }

@@ -32,88 +32,154 @@ impl Store {
     /// rows' `error` (e.g. "forgotten by --retain 30d").
     pub fn forget(&self, file_ids: &[i64], why: &str) -> Result<Forgotten> {
         let tx = self.conn.unchecked_transaction()?;
-        let mut out = Forgotten::default();
-        let gone: HashSet<u32> = file_ids.iter().map(|&id| id as u32).collect();
+        let out = self.take_out(file_ids)?;
+        let mut st = tx.prepare(
+            "UPDATE files SET status = ?2, error = ?3, status_at_ns = ?4 WHERE file_id = ?1",
+        )?;
+        let mut files = 0;
+        for &id in file_ids {
+            files += st.execute(params![id, FileStatus::Forgotten.as_str(), why, now_ns()])? as u64;
+        }
+        drop(st);
+        tx.commit()?;
+        Ok(Forgotten { files, ..out })
+    }
+
+    /// `index --reindex`: takes the files' packets out as `forget` does and
+    /// leaves their rows (same ids) as files never read, so that the run
+    /// reads them from the start; in one transaction.
+    pub fn clear_for_reindex(&self, file_ids: &[i64]) -> Result<Forgotten> {
+        let tx = self.conn.unchecked_transaction()?;
+        let out = self.take_out(file_ids)?;
+        for &id in file_ids {
+            // `indexing` with nothing indexed: the plan reads it afresh.
+            tx.execute(
+                "UPDATE files SET status = 'indexing', error = NULL, indexed_bytes = 0,
+                 packets = 0, flow_packets = 0, filtered_packets = 0, undecodable_packets = 0,
+                 first_ts_ns = NULL, last_ts_ns = NULL, resume_section = 0, resume_ts_ns = 0,
+                 head_hash = NULL, tail_hash = NULL WHERE file_id = ?1",
+                [id],
+            )?;
+            tx.execute("DELETE FROM interfaces WHERE file_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(Forgotten {
+            files: file_ids.len() as u64,
+            ..out
+        })
+    }
+
+    /// The files whose packets share a flow with a packet of `file_ids`,
+    /// and theirs in turn (`file_ids` included): what `--reindex` must read
+    /// again so that every flow it rebuilds is whole.
+    pub fn files_sharing_flows(&self, file_ids: &[i64]) -> Result<Vec<i64>> {
+        let mut all: HashSet<u32> = file_ids.iter().map(|&i| i as u32).collect();
+        let mut frontier: HashSet<u32> = all.clone();
+        while !frontier.is_empty() {
+            let ids: Vec<i64> = frontier.iter().map(|&i| i64::from(i)).collect();
+            let mut next = HashSet::new();
+            for (_, positions) in self.flows_in(&ids, &frontier)? {
+                for p in positions {
+                    if all.insert(p.file_id) {
+                        next.insert(p.file_id);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        let mut v: Vec<i64> = all.into_iter().map(i64::from).collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// Flows with a packet in one of the files `gone` (ids `ids`), with all
+    /// their positions.
+    fn flows_in(&self, ids: &[i64], gone: &HashSet<u32>) -> Result<Vec<(u64, Vec<Position>)>> {
         // A packet of a file lies within the file's time span, so the flows
         // that may hold one overlap it in time.
-        let span: Option<(i64, i64)> = {
-            let mut st = tx.prepare(
-                "SELECT min(first_ts_ns), max(last_ts_ns) FROM files
-                 WHERE file_id IN (SELECT value FROM json_each(?1))",
-            )?;
-            st.query_row([ids_json(file_ids)], |r| {
-                Ok(
-                    match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
-                        (Some(a), Some(b)) => Some((a, b)),
-                        _ => None,
-                    },
-                )
-            })?
+        let span = self.conn.query_row(
+            "SELECT min(first_ts_ns), max(last_ts_ns) FROM files
+             WHERE file_id IN (SELECT value FROM json_each(?1))",
+            [ids_json(ids)],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+        )?;
+        let (Some(from), Some(to)) = span else {
+            return Ok(Vec::new());
         };
-        let mut deleted = HashSet::new();
-        if let Some((from, to)) = span {
-            let candidates: Vec<u64> = tx
-                .prepare(
-                    "SELECT flow_id FROM flow_data WHERE first_ts_ns <= ?1 AND last_ts_ns >= ?2",
-                )?
-                .query_map(params![to, from], |r| r.get::<_, i64>(0))?
-                .map(|r| r.map(|v| v as u64))
-                .collect::<rusqlite::Result<_>>()?;
-            for flow_id in candidates {
-                let all = self.positions(flow_id)?;
-                let before = all.len();
-                let kept: Vec<Position> = all
-                    .into_iter()
-                    .filter(|p| !gone.contains(&p.file_id))
-                    .collect();
-                if kept.len() == before {
-                    continue;
-                }
-                out.packets += (before - kept.len()) as u64;
-                tx.execute(
-                    "DELETE FROM packet_chunks WHERE flow_id = ?1",
-                    [flow_id as i64],
-                )?;
-                if kept.is_empty() {
-                    tx.execute("DELETE FROM flow_data WHERE flow_id = ?1", [flow_id as i64])?;
-                    deleted.insert(flow_id);
-                    out.flows_deleted += 1;
-                    continue;
-                }
-                let chunks = encode(&kept);
-                let (mut packets, mut bytes) = ([0i64; 2], [0i64; 2]);
-                for p in &kept {
-                    let d = usize::from(p.reverse);
-                    packets[d] += 1;
-                    bytes[d] += i64::from(p.orig_len);
-                }
-                let first = kept.iter().map(|p| p.ts_ns).min().unwrap_or(0);
-                let last = kept.iter().map(|p| p.ts_ns).max().unwrap_or(0);
-                let files = kept.iter().map(|p| p.file_id).collect::<HashSet<_>>().len();
-                tx.execute(
-                    "UPDATE flow_data SET first_ts_ns = ?2, last_ts_ns = ?3, packets_fwd = ?4,
-                     packets_rev = ?5, bytes_fwd = ?6, bytes_rev = ?7, files = ?8, first_chunk = ?9
-                     WHERE flow_id = ?1",
-                    params![
-                        flow_id as i64,
-                        first,
-                        last,
-                        packets[0],
-                        packets[1],
-                        bytes[0],
-                        bytes[1],
-                        files as i64,
-                        chunks[0]
-                    ],
-                )?;
-                for c in &chunks[1..] {
-                    tx.execute(
-                        "INSERT INTO packet_chunks (flow_id, data) VALUES (?1, ?2)",
-                        params![flow_id as i64, c],
-                    )?;
-                }
-                out.flows_trimmed += 1;
+        let candidates: Vec<u64> = self
+            .conn
+            .prepare("SELECT flow_id FROM flow_data WHERE first_ts_ns <= ?1 AND last_ts_ns >= ?2")?
+            .query_map(params![to, from], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|v| v as u64))
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for flow_id in candidates {
+            let all = self.positions(flow_id)?;
+            if all.iter().any(|p| gone.contains(&p.file_id)) {
+                out.push((flow_id, all));
             }
+        }
+        Ok(out)
+    }
+
+    /// Takes the packets of `file_ids` out of every flow (inside the
+    /// caller's transaction): flows left with none are deleted, the others'
+    /// position-derived counts recomputed, open flows' states adjusted.
+    fn take_out(&self, file_ids: &[i64]) -> Result<Forgotten> {
+        let tx = &self.conn;
+        let mut out = Forgotten::default();
+        let gone: HashSet<u32> = file_ids.iter().map(|&id| id as u32).collect();
+        let mut deleted = HashSet::new();
+        for (flow_id, all) in self.flows_in(file_ids, &gone)? {
+            let before = all.len();
+            let kept: Vec<Position> = all
+                .into_iter()
+                .filter(|p| !gone.contains(&p.file_id))
+                .collect();
+            out.packets += (before - kept.len()) as u64;
+            tx.execute(
+                "DELETE FROM packet_chunks WHERE flow_id = ?1",
+                [flow_id as i64],
+            )?;
+            if kept.is_empty() {
+                tx.execute("DELETE FROM flow_data WHERE flow_id = ?1", [flow_id as i64])?;
+                deleted.insert(flow_id);
+                out.flows_deleted += 1;
+                continue;
+            }
+            let chunks = encode(&kept);
+            let (mut packets, mut bytes) = ([0i64; 2], [0i64; 2]);
+            for p in &kept {
+                let d = usize::from(p.reverse);
+                packets[d] += 1;
+                bytes[d] += i64::from(p.orig_len);
+            }
+            let first = kept.iter().map(|p| p.ts_ns).min().unwrap_or(0);
+            let last = kept.iter().map(|p| p.ts_ns).max().unwrap_or(0);
+            let files = kept.iter().map(|p| p.file_id).collect::<HashSet<_>>().len();
+            tx.execute(
+                "UPDATE flow_data SET first_ts_ns = ?2, last_ts_ns = ?3, packets_fwd = ?4,
+                 packets_rev = ?5, bytes_fwd = ?6, bytes_rev = ?7, files = ?8, first_chunk = ?9
+                 WHERE flow_id = ?1",
+                params![
+                    flow_id as i64,
+                    first,
+                    last,
+                    packets[0],
+                    packets[1],
+                    bytes[0],
+                    bytes[1],
+                    files as i64,
+                    chunks[0]
+                ],
+            )?;
+            for c in &chunks[1..] {
+                tx.execute(
+                    "INSERT INTO packet_chunks (flow_id, data) VALUES (?1, ?2)",
+                    params![flow_id as i64, c],
+                )?;
+            }
+            out.flows_trimmed += 1;
         }
         // Flows still open: the deleted ones are no longer, and the others'
         // file lists lose the forgotten files.
@@ -133,15 +199,6 @@ impl Store {
                 [rewritten],
             )?;
         }
-        let mut st = tx.prepare(
-            "UPDATE files SET status = ?2, error = ?3, status_at_ns = ?4 WHERE file_id = ?1",
-        )?;
-        for &id in file_ids {
-            out.files +=
-                st.execute(params![id, FileStatus::Forgotten.as_str(), why, now_ns()])? as u64;
-        }
-        drop(st);
-        tx.commit()?;
         Ok(out)
     }
 
