@@ -31,6 +31,14 @@ struct Status {
 const LINE_EVERY: Duration = Duration::from_secs(60);
 
 pub fn run(db: &Path, args: &IndexArgs, opts: &Options) -> Result<Outcome> {
+    for p in &args.paths {
+        if let Err(e) = std::fs::metadata(p) {
+            anyhow::bail!(
+                "{}: {e} (--watch follows files and folders that exist: create it first)",
+                p.display()
+            );
+        }
+    }
     let wopts = WatchOptions {
         commit_interval: args.commit_interval,
         rescan_interval: args.rescan_interval,
@@ -56,6 +64,7 @@ pub fn run(db: &Path, args: &IndexArgs, opts: &Options) -> Result<Outcome> {
         let quiet = args.quiet;
         let mut last_line = Instant::now();
         let mut first_done = false;
+        let mut reported = std::collections::BTreeSet::new();
         let print = |msg: &str| match &bar {
             Some(b) => b.suspend(|| eprintln!("{msg}")),
             None => eprintln!("{msg}"),
@@ -89,6 +98,12 @@ pub fn run(db: &Path, args: &IndexArgs, opts: &Options) -> Result<Outcome> {
                         .filter(|f| f.packets > 0)
                         .map(|f| f.path.clone()),
                 );
+                for (path, err) in &r.walk_errors {
+                    // A folder that cannot be listed is said once, not every rescan.
+                    if reported.insert((path.clone(), err.clone())) {
+                        print(&format!("pcapidx: {}: {err}", path.display()));
+                    }
+                }
                 if let Some(ret) = r.retained.as_ref().filter(|_| !quiet) {
                     print(&crate::index_cmd::retained_message(ret));
                 }
@@ -112,9 +127,6 @@ pub fn run(db: &Path, args: &IndexArgs, opts: &Options) -> Result<Outcome> {
                     }
                     last_line = Instant::now();
                     return;
-                }
-                for (path, err) in &r.walk_errors {
-                    print(&format!("pcapidx: {}: {err}", path.display()));
                 }
                 if bar.is_none() && !quiet && last_line.elapsed() >= LINE_EVERY {
                     if st.packets_since > 0 {
