@@ -52,6 +52,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Remove files from the index: their packets, and flows left with none.
     Forget(ForgetArgs),
+    /// Share the index in a web page and a JSON API, live as it is indexed.
+    Serve(ServeArgs),
     /// Write synthetic captures with known content (for trying pcapidx and benchmarks).
     Generate(GenerateArgs),
 }
@@ -221,6 +223,17 @@ pub enum Format {
     Csv,
     Json,
     Jsonl,
+}
+
+impl From<Format> for pcapidx_output::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => pcapidx_output::Format::Table,
+            Format::Csv => pcapidx_output::Format::Csv,
+            Format::Json => pcapidx_output::Format::Json,
+            Format::Jsonl => pcapidx_output::Format::Jsonl,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -564,6 +577,48 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Open the printed link in a browser: the overview (traffic over time, protocols, top
+talkers, services), the flows (filtered as `pcapidx flows` filters them, sorted by any
+column, paged through millions), a flow's detail and packets, and downloads of one flow
+or of a whole filtered result as pcap. The page updates by itself while `pcapidx index`
+(one-shot or --watch) commits into the index. The URL holds the view: send it to a
+colleague and they see the same. The API under /api/ answers scripts with what the
+command line prints (docs/api.md).
+
+Security: the default listen address is loopback. Listening on any other address needs
+a token: one is made and printed in the share link unless --token gives one (--no-auth
+turns this off, explicitly). With a token set, every request must carry it, on loopback
+too. Everything served is read-only: queries may only read tables (no ATTACH, PRAGMA or
+writes), each is stopped after 5 s, and results are capped at 10,000 rows.
+
+Example:
+  pcapidx --db spool.db serve --listen 0.0.0.0:8080")]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Address and port to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// The token every request must carry (by default, one is made when
+    /// listening beyond loopback).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PCAPIDX_TOKEN",
+        conflicts_with = "no_auth"
+    )]
+    pub token: Option<String>,
+
+    /// Serve without a token even beyond loopback: anyone who can reach the
+    /// port can read the index and the packets it names.
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 #[derive(Debug, Args)]

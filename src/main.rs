@@ -4,7 +4,6 @@ mod carve_cmd;
 mod cli;
 mod follow_cmd;
 mod index_cmd;
-mod output;
 mod summary;
 mod watch_cmd;
 
@@ -16,7 +15,7 @@ use clap::Parser;
 use pcapidx_store::{FlowQuery, QueryRow, Store, Value};
 
 use cli::{Cli, Command, FlowChoice, FlowFilter, Format, TimeArg};
-use output::RowPrinter;
+use pcapidx_output::RowPrinter;
 
 /// What a command wants the process to exit with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +133,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
         Command::Forget(args) => index_cmd::forget(args.db.or(&cli.db), &args),
+        Command::Serve(args) => serve(args.db.or(&cli.db), &args),
         Command::Sql(args) => {
             let store = open_read_only(args.db.or(&cli.db))?;
             print_query(&store, &args.query, &[], args.format.format).map_err(explain_sql_error)?;
@@ -171,6 +171,37 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
     }
+}
+
+/// `pcapidx serve`: prints the link to open, then serves until stopped.
+fn serve(db: &std::path::Path, args: &cli::ServeArgs) -> Result<Outcome> {
+    // A check now, so that a wrong --db is said at once, not on each page.
+    open_read_only(db)?;
+    let mut cfg = pcapidx_serve::Config::new(db.to_path_buf(), args.listen);
+    cfg.token = pcapidx_serve::token_for(args.listen, args.token.as_deref(), args.no_auth)?;
+    let token = cfg.token.clone();
+    pcapidx_serve::run(cfg, |addr| {
+        let host = if addr.ip().is_unspecified() {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into())
+        } else {
+            addr.ip().to_string()
+        };
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        let link = match &token {
+            Some(t) => format!("http://{host}:{}/?token={t}", addr.port()),
+            None => format!("http://{host}:{}/", addr.port()),
+        };
+        println!("serving {} at {link}", db.display());
+        if token.is_none() && !addr.ip().is_loopback() {
+            eprintln!("pcapidx: --no-auth: anyone who can reach this port can read the index and its packets");
+        }
+        eprintln!("pcapidx: Ctrl-C stops");
+        let _ = io::Write::flush(&mut io::stdout());
+    })
+    .context("pcapidx serve")?;
+    Ok(Outcome::Success)
 }
 
 pub(crate) fn open_read_only(db: &std::path::Path) -> Result<Store> {
@@ -259,7 +290,7 @@ fn explain_sql_error(e: anyhow::Error) -> anyhow::Error {
 /// Rows to standard output in `format`, tables fitted to the terminal.
 fn stdout_printer(format: Format) -> RowPrinter<io::BufWriter<io::StdoutLock<'static>>> {
     let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    RowPrinter::new(out, format).fit_to(terminal_width())
+    RowPrinter::new(out, format.into()).fit_to(terminal_width())
 }
 
 /// Runs a query and prints its rows; returns how many were printed.

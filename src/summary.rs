@@ -3,86 +3,53 @@
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
+use pcapidx_output::{Format, RowPrinter, json_cell, text};
 use pcapidx_store::{LIST_COLUMNS, Store, TimeWindow, Value};
 
-use crate::cli::{Format, SummaryFormat};
-use crate::output::{RowPrinter, json, text};
+use crate::cli::SummaryFormat;
 
 pub fn print(store: &Store, top: u32, format: SummaryFormat, window: TimeWindow) -> Result<()> {
     let mut out = io::BufWriter::new(io::stdout().lock());
-    let index = store.path().display().to_string();
-    let mut doc = serde_json::Map::new();
-    doc.insert("index".into(), index.clone().into());
-    if format == SummaryFormat::Text {
-        writeln!(out, "Index: {index}")?;
+    if format == SummaryFormat::Json {
+        let doc = pcapidx_output::summary_json(store, top, window).context("summary")?;
+        writeln!(out, "{doc}")?;
+        out.flush()?;
+        return Ok(());
     }
+    writeln!(out, "Index: {}", store.path().display())?;
     for (s, t) in store.summary(top, window).context("summary")? {
-        match format {
-            SummaryFormat::Json => {
-                let objects = t.rows.iter().map(|r| {
-                    let obj: serde_json::Map<String, serde_json::Value> = t
-                        .columns
-                        .iter()
-                        .zip(r)
-                        .map(|(c, v)| (c.clone(), json_cell(c, v)))
-                        .collect();
-                    serde_json::Value::Object(obj)
-                });
-                let value = if s.single {
-                    objects.into_iter().next().unwrap_or_default()
-                } else {
-                    serde_json::Value::Array(objects.collect())
-                };
-                doc.insert(s.key.into(), value);
-            }
-            SummaryFormat::Text => {
-                writeln!(out, "\n{}", s.title)?;
-                if s.single {
-                    let width = t.columns.iter().map(String::len).max().unwrap_or(0) + 1;
-                    for row in &t.rows {
-                        for (c, v) in t.columns.iter().zip(row) {
-                            // The window is named only when there is one.
-                            if c.starts_with("window_") && *v == Value::Null {
-                                continue;
-                            }
-                            let (label, value) = text_cell(c, v);
-                            let label = format!("{label}:");
-                            writeln!(out, "  {label:<width$} {value}")?;
-                        }
+        writeln!(out, "\n{}", s.title)?;
+        if s.single {
+            let width = t.columns.iter().map(String::len).max().unwrap_or(0) + 1;
+            for row in &t.rows {
+                for (c, v) in t.columns.iter().zip(row) {
+                    // The window is named only when there is one.
+                    if c.starts_with("window_") && *v == Value::Null {
+                        continue;
                     }
-                } else if t.rows.is_empty() {
-                    writeln!(out, "  (none)")?;
-                } else {
-                    let mut buf = Vec::new();
-                    let width = crate::terminal_width().map(|w| w.saturating_sub(2));
-                    let mut p = RowPrinter::new(&mut buf, Format::Table).fit_to(width);
-                    p.columns(&t.columns)?;
-                    for r in &t.rows {
-                        p.row(r)?;
-                    }
-                    p.finish()?;
-                    for line in String::from_utf8_lossy(&buf).lines() {
-                        writeln!(out, "  {line}")?;
-                    }
+                    let (label, value) = text_cell(c, v);
+                    let label = format!("{label}:");
+                    writeln!(out, "  {label:<width$} {value}")?;
                 }
             }
+        } else if t.rows.is_empty() {
+            writeln!(out, "  (none)")?;
+        } else {
+            let mut buf = Vec::new();
+            let width = crate::terminal_width().map(|w| w.saturating_sub(2));
+            let mut p = RowPrinter::new(&mut buf, Format::Table).fit_to(width);
+            p.columns(&t.columns)?;
+            for r in &t.rows {
+                p.row(r)?;
+            }
+            p.finish()?;
+            for line in String::from_utf8_lossy(&buf).lines() {
+                writeln!(out, "  {line}")?;
+            }
         }
-    }
-    if format == SummaryFormat::Json {
-        writeln!(out, "{}", serde_json::Value::Object(doc))?;
     }
     out.flush()?;
     Ok(())
-}
-
-/// A summary value for JSON: lists (see `LIST_COLUMNS`) as arrays.
-fn json_cell(column: &str, v: &Value) -> serde_json::Value {
-    match v {
-        Value::Text(t) if LIST_COLUMNS.contains(&column) => {
-            serde_json::from_str(t).unwrap_or_else(|_| json(v))
-        }
-        _ => json(v),
-    }
 }
 
 /// A summary value's label and text for people: lists joined by commas,

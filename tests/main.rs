@@ -12,4 +12,5 @@ mod fuzzing;
 mod generated;
 mod lifecycle;
 mod robust;
+mod serve;
 mod watch;

@@ -229,3 +229,120 @@ pub fn assert_no_errors<T>(results: &[Result<T, String>]) {
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// A running `pcapidx serve` on 127.0.0.1 (an ephemeral port), stopped
+/// when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/` (with `?token=` when one is set).
+    pub link: String,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Served {
+    pub fn start(db: &Path, extra: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = bin()
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pcapidx serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let link = line.split_whitespace().last().unwrap_or("").to_string();
+        let hostport = link
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap();
+        let addr = hostport
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in {line:?}"));
+        Served { child, link, addr }
+    }
+
+    /// GET `path` with extra header lines; (status, headers, body).
+    pub fn get(&self, path: &str, headers: &[&str]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        http_get(self.addr, path, headers)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET (the server's own answer, chunked or not).
+pub fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[&str],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status");
+    let hs: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if hs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        let mut out = Vec::new();
+        let mut at = 0;
+        loop {
+            let end = at + body[at..].windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&body[at..end])
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .trim(),
+                16,
+            )
+            .unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&body[end + 2..end + 2 + size]);
+            at = end + 2 + size + 2;
+        }
+        body = out;
+    }
+    (status, hs, body)
+}
+
+pub fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    hs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}

@@ -15,11 +15,13 @@ mod checkpoint;
 mod forget;
 mod format;
 mod functions;
+mod guard;
 mod migrate;
 mod packets_vtab;
 mod read;
 mod reports;
 mod summary;
+mod timeline;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,7 @@ pub use reports::{
 pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;
 pub use summary::Table;
+pub use timeline::Bucket;
 pub use write::Batch;
 
 /// Page cache of a writing connection, in KiB (negative, as SQLite takes it).

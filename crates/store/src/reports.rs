@@ -77,6 +77,9 @@ pub struct FlowQuery<'a> {
     pub table: bool,
     /// Only `flow_id` (what `carve` takes); overrides `table`.
     pub ids_only: bool,
+    /// Keyset paging: only flows after this (sort column value, flow id) in
+    /// the query's order (the last row of the page before).
+    pub after: Option<(Value, u64)>,
 }
 
 impl FlowQuery<'_> {
@@ -88,6 +91,38 @@ impl FlowQuery<'_> {
             || self.since_ns.is_some()
             || self.until_ns.is_some()
     }
+}
+
+/// The condition for keyset paging past (`v`, `id`) in the order
+/// `sort` (then flow id), ascending or not; SQLite sorts NULL first.
+fn after_sql(
+    sort: Option<&str>,
+    desc: bool,
+    v: &Value,
+    id: u64,
+    params: &mut Vec<Value>,
+) -> String {
+    params.push(Value::Integer(id as i64));
+    let id_at = params.len();
+    let (cmp, id_cmp) = if desc { ("<", "<") } else { (">", ">") };
+    let Some(col) = sort else {
+        return format!(" AND flow_id {id_cmp} ?{id_at}");
+    };
+    if *v == Value::Null {
+        return if desc {
+            format!(" AND {col} IS NULL AND flow_id < ?{id_at}")
+        } else {
+            format!(" AND ({col} IS NOT NULL OR flow_id > ?{id_at})")
+        };
+    }
+    params.push(v.clone());
+    let v_at = params.len();
+    let nulls = if desc {
+        format!(" OR {col} IS NULL")
+    } else {
+        String::new()
+    };
+    format!(" AND ({col} {cmp} ?{v_at} OR ({col} = ?{v_at} AND flow_id {id_cmp} ?{id_at}){nulls})")
 }
 
 /// The query behind `pcapidx flows`, and its parameters. The sort column
@@ -119,8 +154,11 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
         params.push(Value::Text(g));
         greps.push_str(&format!(" AND {GREP_TEXT} REGEXP ?{}", params.len()));
     }
-    let hosts = hosts_sql(q.hosts, &mut params);
     let sort = q.sort.filter(|c| sort_columns().any(|s| s == *c));
+    if let Some((v, id)) = &q.after {
+        conds.push_str(&after_sql(sort, q.desc, v, *id, &mut params));
+    }
+    let hosts = hosts_sql(q.hosts, &mut params);
     let dir = if q.desc { " DESC" } else { "" };
     let mut sql = if q.table && !q.ids_only {
         let mut sql = format!(

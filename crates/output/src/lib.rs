@@ -1,10 +1,19 @@
-//! Printing query results as a table, CSV, a JSON array or JSON lines.
-//! Only this layer knows about these formats.
+//! Printing query results as a table, CSV, a JSON array or JSON lines,
+//! and the summary as one JSON document. Only this layer knows about these
+//! formats; the command line and the server both print through it, so a
+//! script gets the same bytes from either.
+#![forbid(unsafe_code)]
 use std::io::{self, Write};
 
-use pcapidx_store::Value;
+use pcapidx_store::{LIST_COLUMNS, Store, StoreError, TimeWindow, Value};
 
-use crate::cli::Format;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
 
 pub struct RowPrinter<W: Write> {
     out: W,
@@ -33,7 +42,7 @@ const TABLE_SAMPLE: usize = 1000;
 /// Columns are not cut below this many characters to fit a terminal.
 const MIN_CUT_WIDTH: usize = 6;
 
-pub(crate) fn text(v: &Value) -> String {
+pub fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::Integer(i) => i.to_string(),
@@ -43,7 +52,7 @@ pub(crate) fn text(v: &Value) -> String {
     }
 }
 
-pub(crate) fn json(v: &Value) -> serde_json::Value {
+pub fn json(v: &Value) -> serde_json::Value {
     match v {
         Value::Null => serde_json::Value::Null,
         Value::Integer(i) => (*i).into(),
@@ -253,6 +262,46 @@ fn cut(s: &str, w: usize) -> std::borrow::Cow<'_, str> {
     let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
     t.push('…');
     t.into()
+}
+
+/// The summary as `pcapidx summary --format json` prints it: one object,
+/// a member per section (a single-row section as an object, the others as
+/// arrays of objects).
+pub fn summary_json(
+    store: &Store,
+    top: u32,
+    window: TimeWindow,
+) -> Result<serde_json::Value, StoreError> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("index".into(), store.path().display().to_string().into());
+    for (s, t) in store.summary(top, window)? {
+        let objects = t.rows.iter().map(|r| {
+            let obj: serde_json::Map<String, serde_json::Value> = t
+                .columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| (c.clone(), json_cell(c, v)))
+                .collect();
+            serde_json::Value::Object(obj)
+        });
+        let value = if s.single {
+            objects.into_iter().next().unwrap_or_default()
+        } else {
+            serde_json::Value::Array(objects.collect())
+        };
+        doc.insert(s.key.into(), value);
+    }
+    Ok(serde_json::Value::Object(doc))
+}
+
+/// A summary value for JSON: lists (see `LIST_COLUMNS`) as arrays.
+pub fn json_cell(column: &str, v: &Value) -> serde_json::Value {
+    match v {
+        Value::Text(t) if LIST_COLUMNS.contains(&column) => {
+            serde_json::from_str(t).unwrap_or_else(|_| json(v))
+        }
+        _ => json(v),
+    }
 }
 
 #[cfg(test)]
