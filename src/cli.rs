@@ -544,6 +544,41 @@ pub enum FollowFormat {
     Jsonl,
 }
 
+impl From<FollowFormat> for pcapidx_output::follow::FollowFormat {
+    fn from(f: FollowFormat) -> Self {
+        use pcapidx_output::follow::FollowFormat as F;
+        match f {
+            FollowFormat::Ascii => F::Ascii,
+            FollowFormat::Hex => F::Hex,
+            FollowFormat::Raw => F::Raw,
+            FollowFormat::Json => F::Json,
+            FollowFormat::Jsonl => F::Jsonl,
+        }
+    }
+}
+
+impl From<DirectionArg> for pcapidx_output::follow::Direction {
+    fn from(d: DirectionArg) -> Self {
+        use pcapidx_output::follow::Direction as D;
+        match d {
+            DirectionArg::Client => D::Client,
+            DirectionArg::Server => D::Server,
+            DirectionArg::Both => D::Both,
+        }
+    }
+}
+
+impl From<GapsArg> for pcapidx_output::follow::Gaps {
+    fn from(g: GapsArg) -> Self {
+        use pcapidx_output::follow::Gaps as G;
+        match g {
+            GapsArg::Zero => G::Zero,
+            GapsArg::Skip => G::Skip,
+            GapsArg::Error => G::Error,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum DirectionArg {
     Client,

@@ -125,6 +125,14 @@ fn the_api_answers_what_the_command_line_prints() {
         serde_json::from_slice(&ok(&s, &format!("/api/flows/{a}/packets?limit=10000"))).unwrap();
     let n = one["packets_fwd"].as_u64().unwrap() + one["packets_rev"].as_u64().unwrap();
     assert_eq!(packets.as_array().unwrap().len() as u64, n);
+    // Its reassembled stream: what `pcapidx follow` prints.
+    for format in ["ascii", "hex", "jsonl"] {
+        assert_eq!(
+            ok(&s, &format!("/api/flows/{a}/stream?format={format}")),
+            cli(&db, &["follow", "--flow-id", &a, "--format", format, "-q"]),
+            "{format}"
+        );
+    }
     let count: serde_json::Value =
         serde_json::from_slice(&ok(&s, &format!("/api/flows/count?where={}", enc(w)))).unwrap();
     assert_eq!(

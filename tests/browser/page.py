@@ -51,6 +51,7 @@ with sync_playwright() as p:
     expect(page.locator("#detail")).to_be_visible(timeout=10000)
     expect(page.locator("#packets tr").nth(1)).to_be_visible(timeout=10000)
     flow_id = page.url.split("flow=")[1].split("&")[0]
+    expect(page.locator("#stream")).to_contain_text("Follow:", timeout=10000)
     with page.expect_download() as d:
         page.click("#detail-download")
     got = open(d.value.path(), "rb").read()

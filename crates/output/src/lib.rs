@@ -3,6 +3,8 @@
 //! formats; the command line and the server both print through it, so a
 //! script gets the same bytes from either.
 #![forbid(unsafe_code)]
+
+pub mod follow;
 use std::io::{self, Write};
 
 use pcapidx_store::{LIST_COLUMNS, Store, StoreError, TimeWindow, Value};

@@ -295,10 +295,48 @@ async function loadDetail() {
     $("detail-title").textContent = `Flow ${f.flow_id}: ${PROTO[f.proto] || f.proto || "l2"} ${f.src_ip ?? f.src_mac}${f.src_port !== null ? ":" + f.src_port : ""} → ${f.dst_ip ?? f.dst_mac}${f.dst_port !== null ? ":" + f.dst_port : ""}`;
     $("detail-download").href = "/api/carve?flow_id=" + f.flow_id;
     $("detail-download").setAttribute("download", "flow-" + f.flow_id + ".pcap");
+    $("detail-brief").textContent = `${fmtNum(f.packets_fwd + f.packets_rev)} packets, ${fmtBytes(f.bytes_fwd + f.bytes_rev)}` +
+      `${f.service ? ", " + f.service : ""}, ${fmtTime(f.first_ts_ns)} → ${fmtTime(f.last_ts_ns)}` +
+      `${f.missed_fwd + f.missed_rev > 0 ? ", " + fmtBytes(f.missed_fwd + f.missed_rev) + " never captured" : ""}`;
     $("detail-fields").replaceChildren(...Object.entries(f).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, String(k.endsWith("_ts_ns") ? fmtTime(v) + "  (" + v + ")" : v ?? "")))));
-    await loadPackets(f.packets_fwd + f.packets_rev);
+    await Promise.all([loadPackets(f.packets_fwd + f.packets_rev), loadStream()]);
   } catch (e) {
     showError(e);
+  }
+}
+
+// The first 256 KB of the reassembled stream (a link opens all of it).
+const STREAM_SHOWN = 256 * 1024;
+async function loadStream() {
+  const fmt = document.querySelector("input[name=sfmt]:checked").value;
+  const q = new URLSearchParams({ format: fmt });
+  if (TOKEN) q.set("token", TOKEN);
+  const url = `/api/flows/${state.flow}/stream?` + q.toString();
+  $("stream-open").href = url;
+  const pre = $("stream");
+  try {
+    const r = await fetch(url, { credentials: "same-origin" });
+    if (!r.ok) {
+      const e = await r.json().catch(() => ({}));
+      pre.textContent = e.error || (r.status + " " + r.statusText);
+      return;
+    }
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let text = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+      if (text.length > STREAM_SHOWN) {
+        reader.cancel();
+        text = text.slice(0, STREAM_SHOWN) + "\n… (open whole to see the rest)";
+        break;
+      }
+    }
+    pre.textContent = text;
+  } catch (e) {
+    pre.textContent = String(e.message || e);
   }
 }
 
@@ -374,6 +412,7 @@ function start() {
   $("detail-close").addEventListener("click", () => { state.flow = null; writeUrl(); loadDetail(); });
   for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => { state.view = t.dataset.view; showView(); });
   for (const r of document.querySelectorAll("input[name=metric]")) r.addEventListener("change", () => loadChart().catch(showError));
+  for (const r of document.querySelectorAll("input[name=sfmt]")) r.addEventListener("change", () => loadStream());
   showView();
   loadOverview().catch(showError);
   refreshFlows();

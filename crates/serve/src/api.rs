@@ -636,31 +636,10 @@ pub(crate) async fn carve(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery
         (_, false) => "flows.pcap",
     };
     let left_out: usize = plan.unavailable.iter().map(|u| u.packets).sum();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        let mut out = ToBody {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(PIECE),
-        };
-        let r = plan
-            .write(&mut out)
-            .map(drop)
-            .and_then(|()| out.flush().map_err(pcapidx_carve::CarveError::Io));
-        if let Err(e) = r {
-            // The client sees a cut response rather than a capture that
-            // looks whole.
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
+    let mut r = streamed("application/vnd.tcpdump.pcap", move |out| {
+        plan.write(out).map(drop).map_err(|e| e.to_string())
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|piece| (piece, rx))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.tcpdump.pcap"),
-    );
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -672,9 +651,92 @@ pub(crate) async fn carve(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery
     Ok(r)
 }
 
+/// Streams what a blocking `produce` writes as the response body.
+fn streamed(
+    content_type: &'static str,
+    produce: impl FnOnce(&mut ToBody) -> Result<(), String> + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ToBody {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(PIECE),
+        };
+        let r = produce(&mut out).and_then(|()| out.flush().map_err(|e| e.to_string()));
+        if let Err(e) = r {
+            // The client sees a cut response rather than one that looks whole.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// `GET /api/flows/{id}/stream?format=ascii|hex|json|jsonl&direction=both|client|server`:
+/// the bytes `pcapidx follow --flow-id N --format F -q` prints.
+pub(crate) async fn stream(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    use pcapidx_output::follow::{Direction, FollowFormat, Gaps, Printer};
+    let id = flow_id(&id)?;
+    let p = Params::of(q);
+    let (format, ctype) = match p.get("format").unwrap_or("ascii") {
+        "ascii" => (FollowFormat::Ascii, "text/plain; charset=utf-8"),
+        "hex" => (FollowFormat::Hex, "text/plain; charset=utf-8"),
+        "json" => (FollowFormat::Json, "application/json"),
+        "jsonl" => (FollowFormat::Jsonl, "application/x-ndjson"),
+        f => {
+            return Err(ApiError::bad(format!(
+                "format: {f:?} is not one of ascii, hex, json, jsonl"
+            )));
+        }
+    };
+    let direction = match p.get("direction").unwrap_or("both") {
+        "both" => Direction::Both,
+        "client" => Direction::Client,
+        "server" => Direction::Server,
+        d => {
+            return Err(ApiError::bad(format!(
+                "direction: {d:?} is not one of both, client, server"
+            )));
+        }
+    };
+    // The flow is looked up first, so that a wrong id is a 404, not a cut body.
+    let flow = with_store(&st, move |store| match pcapidx_stream::flow(store, id) {
+        Ok(f) => Ok(f),
+        Err(pcapidx_stream::FollowError::NoSuchFlow(_)) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no flow {id} in the index"),
+        )),
+        Err(e) => Err(ApiError::bad(e.to_string())),
+    })
+    .await?;
+    let (db, budget) = (st.cfg.db.clone(), st.cfg.query_budget);
+    Ok(streamed(ctype, move |out| {
+        let mut store = Store::open_read_only(&db).map_err(|e| e.to_string())?;
+        store.guard(budget).map_err(|e| e.to_string())?;
+        let mut pr = Printer::new(format, direction, Gaps::Zero, out);
+        pr.start().map_err(|e| e.to_string())?;
+        pr.begin(&flow).map_err(|e| e.to_string())?;
+        let done = pcapidx_stream::follow(&store, &flow, Default::default(), &mut |e| {
+            pr.event(&flow, e)
+        })
+        .map_err(|e| e.to_string())?;
+        pr.end(&flow, &done).map_err(|e| e.to_string())?;
+        pr.close().map_err(|e| e.to_string())
+    }))
+}
+
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such page: the API is under /api/ (flows, flows/{id}, flows/{id}/packets, flows/count, summary, timeline, files, macs, sql, carve, events)",
+        "no such page: the API is under /api/ (flows, flows/{id}, flows/{id}/packets, flows/{id}/stream, flows/count, summary, timeline, files, macs, sql, carve, events)",
     )
 }

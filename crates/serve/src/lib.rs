@@ -144,6 +144,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/flows/count", get(api::flow_count))
         .route("/api/flows/{id}", get(api::flow))
         .route("/api/flows/{id}/packets", get(api::packets))
+        .route("/api/flows/{id}/stream", get(api::stream))
         .route("/api/summary", get(api::summary))
         .route("/api/timeline", get(api::timeline))
         .route("/api/files", get(api::files))
