@@ -16,7 +16,43 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
         bail!("refusing to write a capture to a terminal (redirect it, or use -o FILE)");
     }
     let store = crate::open_read_only(db)?;
-    let crate::Chosen { ids, window, .. } = crate::chosen_flows(&store, &args.flows)?;
+    let crate::Chosen {
+        mut ids, window, ..
+    } = crate::chosen_flows(&store, &args.flows)?;
+    let mut foreign = 0;
+    if let Some(from) = &args.from {
+        let wanted = pcapidx_export::read_flow_list(from)
+            .map_err(|e| anyhow::anyhow!("--from {}: {e}", from.display()))?;
+        let ours = store.sensor()?;
+        ids = Vec::new();
+        let mut others = std::collections::BTreeSet::new();
+        for w in wanted {
+            match (&w.sensor, &ours) {
+                (Some(s), Some(o)) if s != o => {
+                    foreign += 1;
+                    others.insert(s.clone());
+                }
+                (Some(s), None) => {
+                    bail!(
+                        "--from names sensor {s:?}, but this index has no sensor id yet \
+                         (`pcapidx index` gives it one)"
+                    )
+                }
+                _ => ids.push(w.flow_id),
+            }
+        }
+        if foreign > 0 {
+            eprintln!(
+                "pcapidx: {foreign} row{} of --from belong to another sensor ({}), not this \
+                 index's ({}): carve them on that sensor",
+                if foreign == 1 { "" } else { "s" },
+                others.into_iter().collect::<Vec<_>>().join(", "),
+                ours.unwrap_or_default()
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+    }
     if ids.is_empty() {
         eprintln!("pcapidx: no flow matches; nothing written");
         return Ok(Outcome::Incomplete);
@@ -69,7 +105,7 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
             if u.packets == 1 { "" } else { "s" }
         );
     }
-    Ok(if plan.unavailable.is_empty() {
+    Ok(if plan.unavailable.is_empty() && foreign == 0 {
         Outcome::Success
     } else {
         Outcome::Incomplete

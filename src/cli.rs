@@ -54,6 +54,8 @@ pub enum Command {
     Forget(ForgetArgs),
     /// Share the index in a web page and a JSON API, live as it is indexed.
     Serve(ServeArgs),
+    /// Write the flows and files as hive-partitioned Parquet (incrementally).
+    Export(ExportArgs),
     /// Write synthetic captures with known content (for trying pcapidx and benchmarks).
     Generate(GenerateArgs),
 }
@@ -139,6 +141,12 @@ pub struct IndexArgs {
     /// Commit every N packets: less work is lost if indexing is interrupted.
     #[arg(long, value_name = "N", default_value_t = 2_000_000)]
     pub checkpoint_packets: u64,
+
+    /// The sensor id this index's exports carry (`pcapidx export`), set by
+    /// the run that makes the index [default: the host name and a random
+    /// suffix, made once].
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
 
     /// Read the files named again under this run's options (e.g. other
     /// --ignore ranges or timeouts), replacing what the index holds of them;
@@ -443,7 +451,7 @@ Examples:
 ", filter_help!()))]
 #[command(group(
     clap::ArgGroup::new("flows").required(true).multiple(true)
-        .args(["flow_id", "where_", "host", "grep", "since", "until"])
+        .args(["flow_id", "where_", "host", "grep", "since", "until", "from"])
 ))]
 pub struct CarveArgs {
     #[command(flatten)]
@@ -451,6 +459,13 @@ pub struct CarveArgs {
 
     #[command(flatten)]
     pub flows: FlowChoice,
+
+    /// The flows a query elsewhere selected (DuckDB, Spark, Trino over
+    /// `pcapidx export`): a Parquet, CSV, JSON or JSON-lines file (or `-`)
+    /// with a `flow_id` column and, optionally, `sensor`; rows of another
+    /// sensor are refused.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["flow_id", "where_", "host", "grep"])]
+    pub from: Option<std::path::PathBuf>,
 
     /// Where to write the capture; `-` for standard output.
     #[arg(long, short, value_name = "FILE")]
@@ -612,6 +627,32 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Writes DEST/flows/sensor=ID/date=YYYY-MM-DD/hour=HH/vNNNNNN-K.parquet (the flows view's
+columns and names, times as TIMESTAMP(NANOS, UTC), rows by first time, each hour of
+first packets in its folder) and DEST/files/sensor=ID/vNNNNNN-K.parquet (the files).
+Each export writes the flows new since the last one and those that were still open then
+(again, with a higher export_version): earlier files are never rewritten, and the latest
+export_version of each (sensor, flow_id) is the flow (docs/schema.md has the view).
+Several sensors export into one DEST side by side. `pcapidx carve --from RESULT` carves
+what a query over them selected, on the sensor that holds the packets.
+
+Example (DuckDB):
+  pcapidx --db sensor1.db export /data/flows-lake
+  duckdb -c \"SELECT sensor, count(*) FROM read_parquet('/data/flows-lake/flows/*/*/*/*.parquet', hive_partitioning = true) GROUP BY 1\"")]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// The folder to write into (created if needed).
+    pub dest: std::path::PathBuf,
+
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,7 @@ pub fn options(args: &IndexArgs) -> Result<Options> {
         stop: Some(stop),
         retain: args.retain,
         reindex: args.reindex,
+        sensor: args.sensor.clone(),
         ..Options::default()
     };
     Ok(opts)

@@ -134,6 +134,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Forget(args) => index_cmd::forget(args.db.or(&cli.db), &args),
         Command::Serve(args) => serve(args.db.or(&cli.db), &args),
+        Command::Export(args) => export(args.db.or(&cli.db), &args),
         Command::Sql(args) => {
             let store = open_read_only(args.db.or(&cli.db))?;
             print_query(&store, &args.query, &[], args.format.format).map_err(explain_sql_error)?;
@@ -171,6 +172,30 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
     }
+}
+
+/// `pcapidx export DEST`.
+fn export(db: &std::path::Path, args: &cli::ExportArgs) -> Result<Outcome> {
+    // An index that is not there is an error, not one made empty.
+    open_read_only(db)?;
+    let _lock = pcapidx_index::lock(db).context("pcapidx export")?;
+    let store =
+        Store::open(db).with_context(|| format!("cannot open the index {}", db.display()))?;
+    let done = pcapidx_export::export(&store, &args.dest)
+        .with_context(|| format!("exporting into {}", args.dest.display()))?;
+    store.leave_wal();
+    if !args.quiet {
+        println!(
+            "export {} of sensor {}: {} flows (new, or still open at the last export) and the \
+             files table, in {} Parquet files under {}",
+            done.version,
+            done.sensor,
+            done.flows,
+            done.files.len(),
+            args.dest.display()
+        );
+    }
+    Ok(Outcome::Success)
 }
 
 /// `pcapidx serve`: prints the link to open, then serves until stopped.

@@ -574,6 +574,8 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
          ALTER TABLE flow_data DROP COLUMN payload_rev;
          ALTER TABLE flow_data DROP COLUMN missed_fwd;
          ALTER TABLE flow_data DROP COLUMN missed_rev;
+         DROP TABLE meta;
+         DROP TABLE export_open;
          PRAGMA user_version = 1;"
     ))
     .unwrap();

@@ -6,6 +6,7 @@ mod carve;
 mod cli;
 mod common;
 mod corpus;
+mod export;
 mod first_use;
 mod follow;
 mod fuzzing;

@@ -78,6 +78,9 @@ pub struct Options {
     /// Read the files named again under this run's options (and every file
     /// sharing a flow with them), replacing what the index holds of them.
     pub reindex: bool,
+    /// The sensor id for an index made by this run (`None`: made up once,
+    /// from the host name); an index that has another is refused.
+    pub sensor: Option<String>,
 }
 
 impl Default for Options {
@@ -93,6 +96,7 @@ impl Default for Options {
             stop: None,
             retain: None,
             reindex: false,
+            sensor: None,
         }
     }
 }
@@ -289,9 +293,10 @@ fn own_files(db: &Path) -> Vec<PathBuf> {
 }
 
 /// Holds the index's lock file for the duration of a run.
-struct Lock(#[allow(dead_code)] File);
+pub struct Lock(#[allow(dead_code)] File);
 
-fn lock(db: &Path) -> Result<Lock, IndexError> {
+/// Takes the index's lock: one writer at a time.
+pub fn lock(db: &Path) -> Result<Lock, IndexError> {
     let mut p = db.as_os_str().to_owned();
     p.push(".lock");
     let p = PathBuf::from(p);

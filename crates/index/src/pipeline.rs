@@ -535,6 +535,7 @@ impl<'p> Session<'p> {
         live: bool,
     ) -> Result<Self, IndexError> {
         let mut store = Store::open(db)?;
+        store.ensure_sensor(opts.sensor.as_deref())?;
         if opts.jobs > 1 {
             store.checkpoint_in_background(opts.wal_soft_limit)?;
         }

@@ -16,6 +16,7 @@ mod forget;
 mod format;
 mod functions;
 mod guard;
+mod meta;
 mod migrate;
 mod packets_vtab;
 mod read;
@@ -34,11 +35,12 @@ pub use forget::Forgotten;
 pub use format::{IpKey, parse_iso, ts_iso};
 pub use functions::{check_regexp, parse_cidr};
 pub use ipnet::IpNet;
+pub use meta::{ExportState, check_sensor_name};
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use read::{FileRow, FileStatus, FlowEnds, QueryRow};
 pub use reports::{
-    FLOW_FILTER, FlowQuery, LIST_COLUMNS, Section, TimeWindow, files_sql, flows_sql, macs_sql,
-    sort_columns, summary_sections,
+    FLOW_COLUMNS, FLOW_FILTER, FlowQuery, LIST_COLUMNS, Section, TimeWindow, files_sql, flows_sql,
+    macs_sql, sort_columns, summary_sections,
 };
 pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;

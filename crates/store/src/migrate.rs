@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_forgotten_files.sql",
         include_str!("../../../migrations/0005_forgotten_files.sql"),
     ),
+    (
+        6,
+        "0006_sensor_and_exports.sql",
+        include_str!("../../../migrations/0006_sensor_and_exports.sql"),
+    ),
 ];
 
 /// Secondary indexes, built after bulk loads (see the file).

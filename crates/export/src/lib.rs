@@ -1,0 +1,455 @@
+//! `pcapidx export DEST`: the index's flows and files as Parquet, in hive
+//! partitions that many sensors can write side by side:
+//!
+//! ```text
+//! DEST/flows/sensor=<id>/date=YYYY-MM-DD/hour=HH/v<export>-<n>.parquet
+//! DEST/files/sensor=<id>/v<export>.parquet
+//! ```
+//!
+//! Exports are incremental: each writes the flows new since the last one and
+//! the flows that were still open then (again, with a higher
+//! `export_version`), and never touches an earlier file; the latest version
+//! of each (`sensor`, `flow_id`) is the flow. Rows keep the `flows` view's
+//! column names; times are TIMESTAMP(NANOS, UTC).
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use pcapidx_store::{ExportState, QueryRow, Store, StoreError, Value};
+use thiserror::Error;
+
+/// Written into every file's key-value metadata.
+pub const PARQUET_SCHEMA_VERSION: &str = "1";
+
+/// Rows per row group (and the most held in memory at once).
+const ROW_GROUP: usize = 65_536;
+
+#[derive(Debug, Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What an export wrote.
+#[derive(Debug, Default)]
+pub struct Exported {
+    pub sensor: String,
+    pub version: u64,
+    /// Flow rows written (new flows, and open ones written again).
+    pub flows: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// The flows columns and their Parquet types, in the `flows` view's order.
+const TEXT: &[&str] = &[
+    "src_ip",
+    "dst_ip",
+    "tcp_flags_fwd",
+    "tcp_flags_rev",
+    "src_mac",
+    "dst_mac",
+    "service",
+    "community_id",
+    "path",
+    "format",
+    "link_types",
+    "status",
+    "error",
+    "filters",
+    "timeouts",
+];
+
+fn kind(column: &str) -> DataType {
+    if TEXT.contains(&column) {
+        DataType::Utf8
+    } else if column.ends_with("_ts_ns") || column.ends_with("_at_ns") || column == "mtime_ns" {
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+    } else {
+        DataType::Int64
+    }
+}
+
+/// Exports what changed since the last export of `store` into `dest`.
+pub fn export(store: &Store, dest: &Path) -> Result<Exported, ExportError> {
+    let sensor = store.ensure_sensor(None)?;
+    let before = store.export_state()?;
+    let version = before.version + 1;
+    let open_now = store.open_flow_ids()?;
+    let mut out = Exported {
+        sensor: sensor.clone(),
+        version,
+        ..Exported::default()
+    };
+    // New flows, and those open at the last export, by first time (so that
+    // each hour's rows come together).
+    let open_list = before
+        .open
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT {}, {version} AS export_version FROM flows
+         WHERE flow_id > {} OR flow_id IN ({open_list}) ORDER BY first_ts_ns, flow_id",
+        pcapidx_store::FLOW_COLUMNS,
+        before.max_flow_id
+    );
+    let flows_dir = dest.join("flows").join(format!("sensor={sensor}"));
+    let mut part: Option<Part> = None;
+    let mut max_id = before.max_flow_id;
+    let mut columns: Vec<String> = Vec::new();
+    let r = store.query::<ExportError>(&sql, &[], |row| {
+        match row {
+            QueryRow::Columns(c) => columns = c.to_vec(),
+            QueryRow::Values(v) => {
+                let ts = match v.get(column(&columns, "first_ts_ns")) {
+                    Some(Value::Integer(t)) => *t,
+                    _ => 0,
+                };
+                if let Some(Value::Integer(id)) = v.get(column(&columns, "flow_id")) {
+                    max_id = max_id.max(*id as u64);
+                }
+                let (date, hour) = date_hour(ts);
+                let dir = flows_dir
+                    .join(format!("date={date}"))
+                    .join(format!("hour={hour:02}"));
+                if part.as_ref().is_none_or(|p| p.dir != dir) {
+                    if let Some(p) = part.take() {
+                        out.files.push(p.finish()?);
+                    }
+                    part = Some(Part::new(dir, format!("v{version:06}"), &columns)?);
+                }
+                if let Some(p) = part.as_mut() {
+                    p.push(v)?;
+                }
+                out.flows += 1;
+            }
+        }
+        Ok(())
+    });
+    r?;
+    if let Some(p) = part.take() {
+        out.files.push(p.finish()?);
+    }
+    // The files table, whole, each time (it is small, and statuses change).
+    let files_dir = dest.join("files").join(format!("sensor={sensor}"));
+    let mut files_part: Option<Part> = None;
+    let mut cols = Vec::new();
+    store.query::<ExportError>("SELECT * FROM files ORDER BY file_id", &[], |row| {
+        match row {
+            QueryRow::Columns(c) => {
+                cols = c.to_vec();
+                files_part = Some(Part::new(
+                    files_dir.clone(),
+                    format!("v{version:06}"),
+                    &cols,
+                )?);
+            }
+            QueryRow::Values(v) => {
+                if let Some(p) = files_part.as_mut() {
+                    p.push(v)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(p) = files_part.take() {
+        out.files.push(p.finish()?);
+    }
+    // Recorded last: an export that failed half way is done again whole.
+    store.set_export_state(&ExportState {
+        version,
+        max_flow_id: max_id,
+        open: open_now,
+    })?;
+    Ok(out)
+}
+
+fn column(columns: &[String], name: &str) -> usize {
+    columns.iter().position(|c| c == name).unwrap_or(usize::MAX)
+}
+
+/// UTC date and hour of a time in ns since the epoch.
+fn date_hour(ns: i64) -> (String, u32) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let hour = (secs.rem_euclid(86_400) / 3600) as u32;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (format!("{y:04}-{m:02}-{d:02}"), hour)
+}
+
+/// One Parquet file being written, a row group at a time.
+struct Part {
+    dir: PathBuf,
+    path: PathBuf,
+    schema: Arc<Schema>,
+    writer: ArrowWriter<File>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Part {
+    fn new(dir: PathBuf, stem: String, columns: &[String]) -> Result<Part, ExportError> {
+        std::fs::create_dir_all(&dir).map_err(|source| ExportError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        // A name not taken yet: an earlier file is never rewritten.
+        let mut n = 0;
+        let path = loop {
+            let p = dir.join(format!("{stem}-{n}.parquet"));
+            if !p.exists() {
+                break p;
+            }
+            n += 1;
+        };
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(c, kind(c), true))
+                .collect::<Vec<_>>(),
+        ));
+        let file = File::create(&path).map_err(|source| ExportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                "pcapidx.schema_version".into(),
+                PARQUET_SCHEMA_VERSION.to_string(),
+            )]))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        Ok(Part {
+            dir,
+            path,
+            schema,
+            writer,
+            rows: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, row: &[Value]) -> Result<(), ExportError> {
+        self.rows.push(row.to_vec());
+        if self.rows.len() >= ROW_GROUP {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| array(f.data_type(), self.rows.iter().map(|r| &r[i])))
+            .collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        self.writer.write(&batch)?;
+        self.writer.flush()?;
+        self.rows.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<PathBuf, ExportError> {
+        self.flush()?;
+        self.writer.close()?;
+        Ok(self.path)
+    }
+}
+
+fn array<'a>(t: &DataType, values: impl Iterator<Item = &'a Value>) -> ArrayRef {
+    match t {
+        DataType::Utf8 => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                match v {
+                    Value::Text(s) => b.append_value(s),
+                    Value::Integer(i) => b.append_value(i.to_string()),
+                    Value::Real(f) => b.append_value(f.to_string()),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Timestamp(_, tz) => {
+            let mut b = TimestampNanosecondBuilder::new().with_timezone_opt(tz.clone());
+            for v in values {
+                match v {
+                    Value::Integer(i) => b.append_value(*i),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        _ => {
+            let mut b = Int64Builder::new();
+            for v in values {
+                match v {
+                    Value::Integer(i) => b.append_value(*i),
+                    Value::Real(f) => b.append_value(*f as i64),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_hours_are_utc_civil_time() {
+        assert_eq!(date_hour(0), ("1970-01-01".into(), 0));
+        // 2024-03-01T01:00:00.123Z
+        assert_eq!(
+            date_hour(1_709_254_800_123_456_000),
+            ("2024-03-01".into(), 1)
+        );
+        // 2000-02-29T23:59:59Z (a leap day)
+        assert_eq!(
+            date_hour(951_868_799_000_000_000),
+            ("2000-02-29".into(), 23)
+        );
+        assert_eq!(date_hour(-1), ("1969-12-31".into(), 23));
+    }
+}
+
+/// One row of a flow list that a central query selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub sensor: Option<String>,
+    pub flow_id: u64,
+}
+
+/// Reads (`sensor`, `flow_id`) rows from a query result: Parquet (by its
+/// magic), JSON (an array of objects), JSON lines, or CSV with a header
+/// row (`flow_id` required, `sensor` optional); `-` is standard input.
+pub fn read_flow_list(path: &Path) -> Result<Vec<Wanted>, String> {
+    let bytes = if path.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;
+        b
+    } else {
+        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    if bytes.starts_with(b"PAR1") {
+        return parquet_list(bytes);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text, nor Parquet".to_string())?;
+    let t = text.trim_start();
+    if t.starts_with('[') || t.starts_with('{') {
+        let rows: Vec<serde_json::Value> = if t.starts_with('[') {
+            serde_json::from_str(t).map_err(|e| format!("JSON: {e}"))?
+        } else {
+            t.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("JSON lines: {e}"))?
+        };
+        return rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let flow_id = r["flow_id"]
+                    .as_u64()
+                    .ok_or_else(|| format!("row {}: no flow_id number", i + 1))?;
+                let sensor = r["sensor"].as_str().map(str::to_string);
+                Ok(Wanted { sensor, flow_id })
+            })
+            .collect();
+    }
+    let mut lines = t.lines().filter(|l| !l.trim().is_empty());
+    let head: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|h| h.trim().trim_matches('"').to_string())
+        .collect();
+    let id_at = head
+        .iter()
+        .position(|h| h == "flow_id")
+        .ok_or("CSV: the header row has no flow_id column")?;
+    let sensor_at = head.iter().position(|h| h == "sensor");
+    lines
+        .enumerate()
+        .map(|(i, l)| {
+            let cells: Vec<&str> = l.split(',').map(|c| c.trim().trim_matches('"')).collect();
+            let flow_id = cells
+                .get(id_at)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("CSV line {}: no flow_id number", i + 2))?;
+            let sensor = sensor_at
+                .and_then(|s| cells.get(s))
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty());
+            Ok(Wanted { sensor, flow_id })
+        })
+        .collect()
+}
+
+fn parquet_list(bytes: Vec<u8>) -> Result<Vec<Wanted>, String> {
+    use arrow_array::{Array, Int64Array, StringArray};
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .and_then(|b| b.build())
+    .map_err(|e| format!("Parquet: {e}"))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("Parquet: {e}"))?;
+        let ids = batch
+            .column_by_name("flow_id")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+            .ok_or("Parquet: no integer flow_id column")?;
+        let sensors = batch
+            .column_by_name("sensor")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
+        for i in 0..ids.len() {
+            if ids.is_null(i) {
+                continue;
+            }
+            out.push(Wanted {
+                sensor: sensors
+                    .as_ref()
+                    .filter(|s| !s.is_null(i))
+                    .map(|s| s.value(i).to_string()),
+                flow_id: ids.value(i) as u64,
+            });
+        }
+    }
+    Ok(out)
+}
