@@ -32,7 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
 pub use forget::Forgotten;
-pub use format::{IpKey, parse_iso, ts_iso};
+pub use format::{IpKey, civil_from_days, parse_iso, ts_iso};
 pub use functions::{check_regexp, parse_cidr};
 pub use ipnet::IpNet;
 pub use meta::{ExportState, check_sensor_name};
