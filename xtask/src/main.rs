@@ -18,6 +18,7 @@ use serde_json::Value;
 
 mod oui;
 mod seeds;
+mod serve;
 mod watch;
 
 struct Opts {
@@ -31,12 +32,14 @@ struct Opts {
     append: bool,
     /// Measure `index --watch` instead: (packets/s, seconds).
     watch: Option<watch::WatchBench>,
+    /// Measure `pcapidx serve` instead.
+    serve: bool,
 }
 
 const USAGE: &str =
     "usage: cargo xtask bench [--size 1G] [--file-size 100M] [--mean-frame 340] [--seed 1]
                         [--runs 5] [--tshark-runs 3] [--no-tshark] [--no-append]
-                        [--watch [--rate 100000] [--seconds 20]]
+                        [--watch [--rate 100000] [--seconds 20]] [--serve]
        cargo xtask fuzz-seeds   (writes fuzz/corpus/* from testdata/)
        cargo xtask oui DIR      (DIR holds IEEE's oui.csv, mam.csv, oui36.csv, iab.csv,
                                  e.g. /usr/share/ieee-data from Debian's ieee-data)";
@@ -72,6 +75,7 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
         tshark: true,
         append: true,
         watch: None,
+        serve: false,
     };
     while let Some(a) = args.next() {
         let mut val = || {
@@ -87,6 +91,7 @@ fn bench_command(mut args: impl Iterator<Item = String>) -> Result<()> {
             "--tshark-runs" => o.tshark_runs = val()?.parse()?,
             "--no-tshark" => o.tshark = false,
             "--no-append" => o.append = false,
+            "--serve" => o.serve = true,
             "--watch" => {
                 o.watch.get_or_insert(watch::WatchBench {
                     rate: 100_000,
@@ -357,6 +362,26 @@ fn bench(o: &Opts) -> Result<()> {
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
         .sum();
+    if o.serve {
+        let db = root.join("bench-data").join("serve.db");
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        eprintln!("indexing {} for the server...", data.display());
+        timed(
+            Command::new(&bin)
+                .arg("--db")
+                .arg(&db)
+                .args(["index", "-q"])
+                .arg(&data),
+        )?;
+        let rows = serve::run(&bin, &db)?;
+        let header = format!(
+            "Run: `cargo xtask bench --serve` (the index of `--size {} --mean-frame {} --seed {}`)",
+            o.size, o.mean_frame, o.seed
+        );
+        return report(o, &root, &header, &rows);
+    }
     if let Some(w) = &o.watch {
         let rows = watch::run(&bin, root.join("bench-data").as_path(), &files, w)?;
         let header = format!(
