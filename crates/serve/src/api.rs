@@ -49,16 +49,18 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        use pcapidx_store::SqliteCode;
         let text = e.to_string();
+        let code = e.sqlite_code();
         match e {
             StoreError::Missing | StoreError::NoIndexYet => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, text)
             }
-            _ if text.contains("interrupted") => Self::new(
+            _ if code == Some(SqliteCode::OperationInterrupted) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the query ran longer than this server allows; narrow it",
             ),
-            _ if text.contains("not authorized") => Self::new(
+            _ if code == Some(SqliteCode::AuthorizationForStatementDenied) => Self::new(
                 StatusCode::FORBIDDEN,
                 "refused: this server answers only queries that read tables (no PRAGMA, ATTACH or writes)",
             ),
