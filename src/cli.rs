@@ -285,6 +285,12 @@ pub struct FlowFilter {
     /// Only flows with a packet at or before this time (as --since).
     #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
     pub until: Option<TimeArg>,
+
+    /// Only flows with a packet in this file: its path as `pcapidx files`
+    /// lists it, the end of one (cap-003.pcap), or its file id; repeat for
+    /// any of several. An index lookup, however many flows.
+    #[arg(long = "in-file", value_name = "FILE")]
+    pub in_file: Vec<String>,
 }
 
 /// The flows `carve` and `follow` act on: by id, or chosen by the filters.
@@ -295,7 +301,7 @@ pub struct FlowChoice {
         long = "flow-id",
         value_name = "ID",
         value_delimiter = ',',
-        conflicts_with_all = ["where_", "host", "grep"]
+        conflicts_with_all = ["where_", "host", "grep", "in_file"]
     )]
     pub flow_id: Vec<u64>,
 
@@ -451,7 +457,7 @@ Examples:
 ", filter_help!()))]
 #[command(group(
     clap::ArgGroup::new("flows").required(true).multiple(true)
-        .args(["flow_id", "where_", "host", "grep", "since", "until", "from"])
+        .args(["flow_id", "where_", "host", "grep", "since", "until", "in_file", "from"])
 ))]
 pub struct CarveArgs {
     #[command(flatten)]
@@ -464,7 +470,7 @@ pub struct CarveArgs {
     /// `pcapidx export`): a Parquet, CSV, JSON or JSON-lines file (or `-`)
     /// with a `flow_id` column and, optionally, `sensor`; rows of another
     /// sensor are refused.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["flow_id", "where_", "host", "grep"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["flow_id", "where_", "host", "grep", "in_file"])]
     pub from: Option<std::path::PathBuf>,
 
     /// Where to write the capture; `-` for standard output.
@@ -518,7 +524,7 @@ Examples:
 ", filter_help!()))]
 #[command(group(
     clap::ArgGroup::new("flows").required(true).multiple(true)
-        .args(["flow_id", "where_", "host", "grep", "since", "until"])
+        .args(["flow_id", "where_", "host", "grep", "since", "until", "in_file"])
 ))]
 pub struct FollowArgs {
     #[command(flatten)]

@@ -249,8 +249,20 @@ pub(crate) fn flow_query<'a>(store: &Store, f: &'a FlowFilter) -> Result<FlowQue
         hosts: &f.host,
         since_ns: resolve_time(store, f.since)?,
         until_ns: resolve_time(store, f.until)?,
+        in_files: in_files(store, &f.in_file)?,
         ..FlowQuery::default()
     })
+}
+
+/// The file ids `--in-file` names.
+fn in_files(store: &Store, names: &[String]) -> Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    for n in names {
+        ids.extend(store.files_named(n).context("--in-file")?);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// The flows a [`FlowChoice`] names, and its time window.

@@ -572,3 +572,116 @@ fn schema_doc_queries_run() {
         n("SELECT count(*) AS n FROM flows WHERE ip_in_cidr(dst_ip, '192.0.2.0/24')")
     );
 }
+
+/// `--in-file` finds the flows with a packet in a file (by id, path or the
+/// end of one), `files` counts them, and an index of an earlier schema gets
+/// the table filled from its positions when it is upgraded.
+#[test]
+fn in_file_lists_the_flows_with_a_packet_in_the_file() {
+    let db = indexed("in-file", "rotated");
+    assert_file_flows_hold_the_packets(&db);
+    let mut truth: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for r in sql(&db, "SELECT DISTINCT file_id, flow_id FROM packets") {
+        truth
+            .entry(r["file_id"].as_u64().unwrap())
+            .or_default()
+            .insert(r["flow_id"].as_u64().unwrap());
+    }
+    let files: Value =
+        serde_json::from_str(&pcapidx_ok(&db, &["files", "--format", "json"], 0)).unwrap();
+    let files = files.as_array().unwrap();
+    let mut spanning = 0;
+    for f in files {
+        let id = f["file_id"].as_u64().unwrap();
+        let want = truth.get(&id).cloned().unwrap_or_default();
+        assert_eq!(f["flows"].as_u64(), Some(want.len() as u64), "{f}");
+        if want.is_empty() {
+            continue;
+        }
+        let path = f["path"].as_str().unwrap();
+        let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+        for by in [id.to_string(), path.to_string(), name.to_string()] {
+            assert_eq!(listed(&db, &["--in-file", &by]), want, "--in-file {by}");
+        }
+        // A flow of the file that has packets in others as well.
+        spanning += want
+            .iter()
+            .filter(|id| truth.values().filter(|s| s.contains(id)).count() > 1)
+            .count();
+    }
+    assert!(spanning > 0, "the rotated set has sessions across files");
+    // Two files: the flows of either; with another filter: both hold.
+    let (a, b) = (truth.keys().next().unwrap(), truth.keys().nth(1).unwrap());
+    let either: BTreeSet<u64> = truth[a].union(&truth[b]).copied().collect();
+    let (a, b) = (a.to_string(), b.to_string());
+    assert_eq!(listed(&db, &["--in-file", &a, "--in-file", &b]), either);
+    let udp = listed(&db, &["--in-file", &a, "--where", "proto = 17"]);
+    assert_eq!(
+        udp,
+        listed(&db, &["--where", "proto = 17"])
+            .intersection(&truth[&a.parse().unwrap()])
+            .copied()
+            .collect()
+    );
+    // carve takes it too: the flows' packets in every file.
+    let carved = pcapidx(&db, &["carve", "--in-file", &a, "-o", "-"]);
+    assert!(carved.status.success(), "{carved:?}");
+    // A name that matches nothing is a usage error, as a bad --where is.
+    let o = pcapidx(&db, &["flows", "--in-file", "no-such.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no file of the index is named"),
+        "{o:?}"
+    );
+
+    // The same name in two folders is ambiguous: the message names both.
+    let dir = tmpdir("in-file-twice");
+    let src = captures_in(&testdata("rotated"));
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::copy(&src[0], dir.join(sub).join("x.pcap")).unwrap();
+    }
+    let twice = dir.join("i.db");
+    pcapidx_ok(&twice, &["index", "-q", dir.to_str().unwrap()], 0);
+    let o = pcapidx(&twice, &["flows", "--in-file", "x.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 files of the index end with"), "{err}");
+    assert!(
+        err.contains("a/x.pcap") && err.contains("b/x.pcap"),
+        "{err}"
+    );
+    assert_eq!(
+        listed(
+            &twice,
+            &["--in-file", dir.join("a/x.pcap").to_str().unwrap()]
+        ),
+        listed(&twice, &[])
+    );
+
+    // An index of schema 6 (no file_flows) is upgraded by its next run.
+    let old = dir.join("old.db");
+    std::fs::copy(&db, &old).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch("DROP TABLE file_flows; PRAGMA user_version = 6;")
+            .unwrap();
+    }
+    let dirs: Vec<String> = files
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .map(|p| {
+            Path::new(p)
+                .parent()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut args = vec!["index", "-q"];
+    args.extend(dirs.iter().map(String::as_str));
+    pcapidx_ok(&old, &args, 0);
+    assert_file_flows_hold_the_packets(&old);
+}

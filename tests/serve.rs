@@ -90,6 +90,24 @@ fn the_api_answers_what_the_command_line_prints() {
         cli(&db, &["files", "--format", "json"])
     );
     assert_eq!(ok(&s, "/api/macs"), cli(&db, &["macs", "--format", "json"]));
+    // The flows of a file, by its id: the CLI's --in-file.
+    assert_eq!(
+        ok(&s, "/api/flows?file=2&file=3&limit=1000"),
+        cli(
+            &db,
+            &[
+                "flows",
+                "--in-file",
+                "2",
+                "--in-file",
+                "3",
+                "--limit",
+                "1000",
+                "--format",
+                "json"
+            ]
+        )
+    );
     assert_eq!(
         ok(&s, "/api/flows?format=csv&limit=3"),
         cli(&db, &["flows", "--format", "csv", "--limit", "3"])

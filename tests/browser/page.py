@@ -85,6 +85,18 @@ with sync_playwright() as p:
     page.click("#tab-files")
     expect(page.locator("#files tr").nth(1)).to_be_visible(timeout=10000)
     page.screenshot(path=f"{shots}/5-files.png", full_page=True)
+
+    # A file's flow count opens its flows: as many as the CLI's --in-file.
+    link = page.locator("#files a.file-flows").first
+    file_id, shown = link.get_attribute("data-file"), int(link.inner_text().replace(",", ""))
+    link.click()
+    expect(page.locator("#flow-count")).to_contain_text("match", timeout=10000)
+    want = subprocess.run(
+        [pcapidx, "--db", db, "flows", "--in-file", file_id, "--format", "csv"],
+        check=True, capture_output=True, text=True).stdout.count("\n") - 1
+    assert count(page) == shown == want, f"file {file_id}: page {count(page)}, files {shown}, CLI {want}"
+    assert f"file={file_id}" in page.url, f"the URL holds the file: {page.url}"
+    page.screenshot(path=f"{shots}/6-flows-of-a-file.png", full_page=True)
     if errors:
         sys.exit(f"errors in the page: {errors}")
     browser.close()

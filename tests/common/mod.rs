@@ -346,3 +346,30 @@ pub fn http_get(
 pub fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     hs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
+
+/// Asserts that `file_flows` names exactly the (file, flow) pairs of the
+/// flows' positions (`packets`): what `--in-file` and the files' flow
+/// counts stand on, after any run, forget or reindex.
+pub fn assert_file_flows_hold_the_packets(db: &Path) {
+    let pairs = |q: &str| -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = sql(db, q)
+            .iter()
+            .map(|r| {
+                (
+                    r["file_id"].as_u64().unwrap(),
+                    r["flow_id"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let from_positions = pairs("SELECT DISTINCT file_id, flow_id FROM packets");
+    assert!(!from_positions.is_empty(), "no packets in {}", db.display());
+    assert_eq!(
+        pairs("SELECT file_id, flow_id FROM file_flows"),
+        from_positions,
+        "file_flows of {}",
+        db.display()
+    );
+}

@@ -164,8 +164,9 @@ pub trait FlowSink {
     /// goes idle, and at checkpoints if it changed. The first time, with
     /// the first chunk of its position list (`first_chunk`): most flows
     /// have no other, and a chunk stored in the row costs no row and no
-    /// index entry of its own.
-    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>);
+    /// index entry of its own. `new_files`: the files it has packets in that
+    /// no earlier row of it named (what the store's file-to-flows table needs).
+    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]);
     /// At a checkpoint: the state of every flow that may continue, replacing
     /// the previous one (see [`crate::state::encode_all`]).
     fn open_flows(&mut self, state: Vec<u8>);
@@ -228,6 +229,8 @@ pub(crate) struct Active {
     /// inline: most packets are in the same file as the flow's previous
     /// one, and this spares them a trip to `files`' heap memory.
     last_file: u32,
+    /// How many of `files` a row handed to the sink has named.
+    files_out: usize,
     enc: Encoder,
     /// Changed since the sink last had its row.
     dirty: bool,
@@ -248,10 +251,11 @@ impl Active {
                 if let Some(c) = pending {
                     sink.chunk(self.rec.id, c);
                 }
-                sink.flow(&self.rec, None);
+                sink.flow(&self.rec, None, &self.files);
             } else {
-                sink.flow(&self.rec, pending);
+                sink.flow(&self.rec, pending, &self.files);
             }
+            self.files_out = self.files.len();
             self.stored = true;
             self.dirty = false;
             return;
@@ -260,7 +264,8 @@ impl Active {
             sink.chunk(self.rec.id, self.enc.take());
         }
         if row {
-            sink.flow(&self.rec, None);
+            sink.flow(&self.rec, None, &self.files[self.files_out..]);
+            self.files_out = self.files.len();
             self.dirty = false;
         }
     }
@@ -453,6 +458,8 @@ impl Tracker {
             tcp,
             holes,
             last_file: files.last().copied().unwrap_or(u32::MAX),
+            // The run that saved it wrote rows naming all of them.
+            files_out: files.len(),
             files,
             enc: Encoder::new(),
             dirty: false,
@@ -567,6 +574,7 @@ impl Tracker {
             holes: None,
             files: Vec::new(),
             last_file: u32::MAX,
+            files_out: 0,
             enc: Encoder::new(),
             dirty: true,
             stored: false,
@@ -866,6 +874,8 @@ mod tests {
         open: Vec<u8>,
         /// The last flow whose first row came: first rows come in id order.
         last_new: u64,
+        /// The files each flow's rows named.
+        files: BTreeMap<u64, Vec<u32>>,
     }
 
     impl FlowSink for Rec {
@@ -873,7 +883,12 @@ mod tests {
             let v = self.chunks.entry(id).or_default();
             pcapidx_positions::decode_into(&data, v).unwrap();
         }
-        fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>) {
+        fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]) {
+            let named = self.files.entry(rec.id).or_default();
+            for f in new_files {
+                assert!(!named.contains(f), "flow {} named file {f} twice", rec.id);
+                named.push(*f);
+            }
             if !self.flows.contains_key(&rec.id) {
                 assert!(
                     rec.id > self.last_new,
@@ -968,12 +983,22 @@ mod tests {
     }
 
     fn push(t: &mut Tracker, sink: &mut impl FlowSink, pkts: &[(f64, Decoded)], i: usize) {
+        push_in(t, sink, pkts, i, 1);
+    }
+
+    fn push_in(
+        t: &mut Tracker,
+        sink: &mut impl FlowSink,
+        pkts: &[(f64, Decoded)],
+        i: usize,
+        file_id: u32,
+    ) {
         let (secs, d) = &pkts[i];
         // Packets with nothing to key on never reach the tracker.
         let Some(s) = Summary::of(d) else { return };
         let p = PacketIn {
             ts_ns: (secs * 1e9) as i64,
-            file_id: 1,
+            file_id,
             offset: 24 + i as u64 * 100,
             caplen: 60,
             orig_len: 60,
@@ -1273,6 +1298,48 @@ mod tests {
                 pkts.len(),
                 "cut at {cut}: every packet positioned once"
             );
+        }
+    }
+
+    #[test]
+    fn rows_name_each_file_of_a_flow_once_across_checkpoints() {
+        // Two flows over files 1, 2, 1, 3 (a flow returning to a file), with a
+        // checkpoint and a restore in a new tracker between every packet pair.
+        let pkts: Vec<(f64, Decoded)> = (0..16)
+            .map(|i| {
+                let d = if i % 2 == 0 {
+                    pkt(6, 1, 1000, 2, 80, A, i)
+                } else {
+                    pkt(17, 3, 53, 4, 5353, 0, 0)
+                };
+                (f64::from(i) * 0.01, d)
+            })
+            .collect();
+        let file_of = |i: usize| [1, 2, 1, 3][i / 4];
+        let mut rec = Rec::default();
+        let mut t = Tracker::new(Config::default(), 1);
+        for i in 0..pkts.len() {
+            push_in(&mut t, &mut rec, &pkts, i, file_of(i));
+            if i % 2 == 1 {
+                t.checkpoint(&mut rec);
+                let mut next = Tracker::new(Config::default(), t.next_id());
+                for saved in rec.saved() {
+                    next.restore(&saved).unwrap();
+                }
+                t = next;
+            }
+        }
+        t.finish(&mut rec);
+        assert_eq!(rec.flows.len(), 2);
+        for (id, positions) in &rec.chunks {
+            let mut from_positions: Vec<u32> = Vec::new();
+            for p in positions {
+                if !from_positions.contains(&p.file_id) {
+                    from_positions.push(p.file_id);
+                }
+            }
+            assert_eq!(rec.files[id], from_positions, "flow {id}");
+            assert_eq!(rec.files[id], [1, 2, 3]);
         }
     }
 

@@ -92,8 +92,9 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
 /// One write for the store, applied at the next commit.
 pub(crate) enum Write {
     Chunk(u64, Vec<u8>),
-    /// A flow's row, the first time with its first position chunk.
-    Flow(FlowRecord, Option<Vec<u8>>),
+    /// A flow's row, the first time with its first position chunk, and the
+    /// files no earlier row of it named.
+    Flow(FlowRecord, Option<Vec<u8>>, Vec<u32>),
     OpenFlows(Vec<u8>),
     File(FileRow, Vec<Interface>),
 }
@@ -104,8 +105,9 @@ impl FlowSink for Writes<'_> {
     fn chunk(&mut self, flow_id: u64, data: Vec<u8>) {
         self.0.push(Write::Chunk(flow_id, data));
     }
-    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>) {
-        self.0.push(Write::Flow(rec.clone(), first_chunk));
+    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]) {
+        self.0
+            .push(Write::Flow(rec.clone(), first_chunk, new_files.to_vec()));
     }
     fn open_flows(&mut self, state: Vec<u8>) {
         self.0.push(Write::OpenFlows(state));
@@ -138,8 +140,8 @@ impl FlowSink for HandedWrites<'_> {
         Writes(self.writes).chunk(flow_id, data);
         self.pushed();
     }
-    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>) {
-        Writes(self.writes).flow(rec, first_chunk);
+    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]) {
+        Writes(self.writes).flow(rec, first_chunk, new_files);
         self.pushed();
     }
     fn open_flows(&mut self, state: Vec<u8>) {
@@ -254,7 +256,10 @@ fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), St
     for w in writes.drain(..) {
         match w {
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
-            Write::Flow(rec, first_chunk) => b.put_flow(&rec, first_chunk.as_deref())?,
+            Write::Flow(rec, first_chunk, files) => {
+                b.put_flow(&rec, first_chunk.as_deref())?;
+                b.put_flow_files(rec.id, &files)?;
+            }
             Write::OpenFlows(state) => b.put_open_flows(&state)?,
             Write::File(row, ifaces) => {
                 let id = b.put_file(&row)?;

@@ -10,12 +10,12 @@ const ALL_COLUMNS = ["flow_id", "proto", "src_ip", "src_port", "dst_ip", "dst_po
   "community_id", "payload_fwd", "payload_rev", "missed_fwd", "missed_rev"];
 const DEFAULT_COLUMNS = ["flow_id", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "vlan",
   "service", "first_ts_ns", "last_ts_ns", "packets_fwd", "packets_rev", "bytes_fwd", "bytes_rev"];
-const FILTERS = ["where", "host", "grep", "since", "until"];
+const FILTERS = ["where", "host", "grep", "since", "until", "file"];
 const PROTO = { 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp" };
 const PAGE = 200;
 
 const state = {
-  view: "flows", where: "", host: "", grep: "", since: "", until: "",
+  view: "flows", where: "", host: "", grep: "", since: "", until: "", file: "",
   sort: "", desc: false, cols: DEFAULT_COLUMNS.slice(), flow: null,
 };
 let cursor = null;
@@ -107,7 +107,7 @@ function cell(col, v) {
   return v ?? "";
 }
 
-const numeric = (col) => /^(packets|bytes|payload|missed|files|src_port|dst_port|flow_id|vlan|offset|caplen|orig_len)/.test(col);
+const numeric = (col) => /^(packets|bytes|payload|missed|files|flows$|src_port|dst_port|flow_id|vlan|offset|caplen|orig_len)/.test(col);
 
 function showError(e) {
   const box = $("error");
@@ -356,9 +356,24 @@ async function loadPackets(total) {
 // ---------- files ----------
 async function loadFiles() {
   const { body: rows } = await api("/api/files");
-  const cols = ["file_id", "path", "status", "format", "size", "packets", "first_ts_ns", "last_ts_ns", "error"];
+  const cols = ["file_id", "path", "status", "format", "size", "packets", "flows", "first_ts_ns", "last_ts_ns", "error"];
+  // A file's flow count opens the flows with a packet in it.
+  const flowsOf = (r) => r.flows ? el("a", { href: "#", class: "file-flows", "data-file": String(r.file_id),
+    onclick: (ev) => { ev.preventDefault(); showFileFlows(r.file_id); } }, fmtNum(r.flows)) : "0";
+  const td = (c, r) => el("td", numeric(c) ? { class: "num" } : {},
+    c === "flows" ? flowsOf(r) : String(c === "size" ? fmtBytes(r[c]) : cell(c, r[c])));
   $("files").replaceChildren(el("tr", {}, ...cols.map((c) => el("th", {}, c.replace(/_ns$/, "")))),
-    ...rows.map((r) => el("tr", {}, ...cols.map((c) => el("td", numeric(c) ? { class: "num" } : {}, String(c === "size" ? fmtBytes(r[c]) : cell(c, r[c])))))));
+    ...rows.map((r) => el("tr", {}, ...cols.map((c) => td(c, r)))));
+}
+
+function showFileFlows(fileId) {
+  for (const k of FILTERS) state[k] = "";
+  state.file = String(fileId);
+  state.view = "flows";
+  state.flow = null;
+  syncInputs();
+  showView();
+  Promise.all([refreshFlows(), loadDetail()]).catch(showError);
 }
 
 function showView() {

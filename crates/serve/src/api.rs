@@ -64,9 +64,10 @@ impl From<StoreError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "refused: this server answers only queries that read tables (no PRAGMA, ATTACH or writes)",
             ),
-            StoreError::Sqlite(_) | StoreError::Expression(_) | StoreError::ReadOnly(_) => {
-                Self::bad(text)
-            }
+            StoreError::Sqlite(_)
+            | StoreError::Expression(_)
+            | StoreError::ReadOnly(_)
+            | StoreError::NoSuch(_) => Self::bad(text),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, text),
         }
     }
@@ -168,7 +169,7 @@ async fn with_store<T: Send + 'static>(
 }
 
 /// The flow filters of the CLI (`where`, `host`, `grep`, `ignore_case`,
-/// `since`, `until`), checked.
+/// `since`, `until`, and `file`: the CLI's `--in-file` by file id), checked.
 struct Filters {
     where_: Option<String>,
     hosts: Vec<IpNet>,
@@ -176,6 +177,7 @@ struct Filters {
     ignore_case: bool,
     since_ns: Option<i64>,
     until_ns: Option<i64>,
+    in_files: Vec<i64>,
 }
 
 impl Filters {
@@ -189,6 +191,14 @@ impl Filters {
         for g in &grep {
             pcapidx_store::check_regexp(g).map_err(|e| ApiError::bad(format!("grep: {e}")))?;
         }
+        let in_files = p
+            .all("file")
+            .iter()
+            .map(|f| {
+                f.parse::<i64>()
+                    .map_err(|_| ApiError::bad(format!("file: {f:?} is not a file id")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Filters {
             where_: p.get("where").map(str::to_string),
             hosts,
@@ -196,6 +206,7 @@ impl Filters {
             ignore_case: p.flag("ignore_case"),
             since_ns: p.time("since")?,
             until_ns: p.time("until")?,
+            in_files,
         })
     }
 
@@ -207,6 +218,7 @@ impl Filters {
             hosts: &self.hosts,
             since_ns: self.since_ns,
             until_ns: self.until_ns,
+            in_files: self.in_files.clone(),
             ..FlowQuery::default()
         }
     }

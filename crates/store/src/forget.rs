@@ -95,21 +95,13 @@ impl Store {
     /// Flows with a packet in one of the files `gone` (ids `ids`), with all
     /// their positions.
     fn flows_in(&self, ids: &[i64], gone: &HashSet<u32>) -> Result<Vec<(u64, Vec<Position>)>> {
-        // A packet of a file lies within the file's time span, so the flows
-        // that may hold one overlap it in time.
-        let span = self.conn.query_row(
-            "SELECT min(first_ts_ns), max(last_ts_ns) FROM files
-             WHERE file_id IN (SELECT value FROM json_each(?1))",
-            [ids_json(ids)],
-            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
-        )?;
-        let (Some(from), Some(to)) = span else {
-            return Ok(Vec::new());
-        };
         let candidates: Vec<u64> = self
             .conn
-            .prepare("SELECT flow_id FROM flow_data WHERE first_ts_ns <= ?1 AND last_ts_ns >= ?2")?
-            .query_map(params![to, from], |r| r.get::<_, i64>(0))?
+            .prepare(
+                "SELECT DISTINCT flow_id FROM file_flows
+                 WHERE file_id IN (SELECT value FROM json_each(?1)) ORDER BY flow_id",
+            )?
+            .query_map([ids_json(ids)], |r| r.get::<_, i64>(0))?
             .map(|r| r.map(|v| v as u64))
             .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::new();
@@ -181,6 +173,10 @@ impl Store {
             }
             out.flows_trimmed += 1;
         }
+        tx.execute(
+            "DELETE FROM file_flows WHERE file_id IN (SELECT value FROM json_each(?1))",
+            [ids_json(file_ids)],
+        )?;
         // Flows still open: the deleted ones are no longer, and the others'
         // file lists lose the forgotten files.
         let state: Option<Vec<u8>> = tx

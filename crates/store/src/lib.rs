@@ -96,6 +96,10 @@ pub enum StoreError {
     /// A statement refused on a read-only store, before it ran.
     #[error("{0}")]
     ReadOnly(String),
+    /// A name given by the user (a file) that the index does not hold, or
+    /// holds several of.
+    #[error("{0}")]
+    NoSuch(String),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_sensor_and_exports.sql",
         include_str!("../../../migrations/0006_sensor_and_exports.sql"),
     ),
+    (
+        7,
+        "0007_file_flows.sql",
+        include_str!("../../../migrations/0007_file_flows.sql"),
+    ),
 ];
 
 /// Secondary indexes, built after bulk loads (see the file).
@@ -118,6 +123,7 @@ fn apply_steps(conn: &Connection, from: i64, to: i64) -> Result<()> {
     for &(version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 > from && m.0 <= to) {
         let step = conn
             .execute_batch(sql)
+            .and_then(|()| fill(conn, version))
             .and_then(|()| conn.pragma_update(None, "user_version", version));
         if let Err(source) = step {
             let _ = conn.execute_batch("ROLLBACK");
@@ -134,6 +140,36 @@ fn apply_steps(conn: &Connection, from: i64, to: i64) -> Result<()> {
         )));
     }
     conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+/// What a migration's SQL cannot do itself: rows computed from the position
+/// blobs, which only Rust decodes.
+fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
+    if version != 7 {
+        return Ok(());
+    }
+    let mut read = conn.prepare("SELECT flow_id, data FROM flow_chunks")?;
+    let mut put =
+        conn.prepare("INSERT OR IGNORE INTO file_flows (file_id, flow_id) VALUES (?, ?)")?;
+    let mut rows = read.query([])?;
+    let mut positions = Vec::new();
+    let mut files: Vec<u32> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let flow_id: i64 = row.get(0)?;
+        positions.clear();
+        pcapidx_positions::decode_into(row.get_ref(1)?.as_blob()?, &mut positions)
+            .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+        files.clear();
+        for p in &positions {
+            if !files.contains(&p.file_id) {
+                files.push(p.file_id);
+            }
+        }
+        for &f in &files {
+            put.execute(rusqlite::params![f, flow_id])?;
+        }
+    }
     Ok(())
 }
 

@@ -269,6 +269,55 @@ impl Store {
         Ok(st.query_row([path], file_row).optional()?)
     }
 
+    /// The file ids `name` designates (`--in-file`): a file id; a path as
+    /// `pcapidx files` lists it, or as given here (made absolute); else the
+    /// end of one path after a `/` (`cap-003.pcap`). A path names every
+    /// content it has had (a ring buffer's earlier ones too).
+    pub fn files_named(&self, name: &str) -> Result<Vec<i64>> {
+        let ids = |sql: &str, arg: &dyn rusqlite::ToSql| -> Result<Vec<(i64, String)>> {
+            let mut st = self.conn.prepare_cached(sql)?;
+            let rows = st
+                .query_map([arg], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        };
+        if let Ok(id) = name.parse::<i64>() {
+            let found = ids("SELECT file_id, path FROM files WHERE file_id = ?", &id)?;
+            if !found.is_empty() {
+                return Ok(found.into_iter().map(|f| f.0).collect());
+            }
+        }
+        let by_path = "SELECT file_id, path FROM files WHERE path = ? ORDER BY file_id";
+        let mut found = ids(by_path, &name)?;
+        if found.is_empty()
+            && let Ok(abs) = std::path::absolute(name)
+        {
+            found = ids(by_path, &abs.to_string_lossy().as_ref())?;
+        }
+        if found.is_empty() {
+            let tail = format!("/{}", name.trim_start_matches('/'));
+            found = ids(
+                "SELECT file_id, path FROM files
+                 WHERE substr(path, -length(?1)) = ?1 ORDER BY file_id",
+                &tail,
+            )?;
+        }
+        let mut paths: Vec<&str> = found.iter().map(|f| f.1.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        match paths.len() {
+            0 => Err(StoreError::NoSuch(format!(
+                "no file of the index is named {name:?} (`pcapidx files` lists them)"
+            ))),
+            1 => Ok(found.into_iter().map(|f| f.0).collect()),
+            n => Err(StoreError::NoSuch(format!(
+                "{n} files of the index end with {name:?} ({}{}): give more of the path, or the file id",
+                paths[..n.min(3)].join(", "),
+                if n > 3 { ", ..." } else { "" }
+            ))),
+        }
+    }
+
     pub fn file_by_id(&self, file_id: i64) -> Result<Option<FileRow>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files WHERE file_id = ?");
         Ok(self.conn.query_row(&sql, [file_id], file_row).optional()?)

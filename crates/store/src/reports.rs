@@ -52,7 +52,8 @@ pub fn sort_columns() -> impl Iterator<Item = &'static str> {
 
 /// The columns `pcapidx files` shows, in order.
 const FILES_COLUMNS: &str = "file_id, path, size, format, link_types, packets, flow_packets,
-    filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters";
+    filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status, error, filters,
+    (SELECT count(*) FROM file_flows ff WHERE ff.file_id = files.file_id) AS flows";
 
 /// What `pcapidx flows` (and `carve`) asks for.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +70,8 @@ pub struct FlowQuery<'a> {
     pub since_ns: Option<i64>,
     /// ... and at or before this one.
     pub until_ns: Option<i64>,
+    /// Flows with a packet in any of these files (ids), through `file_flows`.
+    pub in_files: Vec<i64>,
     /// Order by this column of [`sort_columns`] (then flow id), not flow id alone.
     pub sort: Option<&'a str>,
     pub desc: bool,
@@ -90,6 +93,7 @@ impl FlowQuery<'_> {
             || !self.hosts.is_empty()
             || self.since_ns.is_some()
             || self.until_ns.is_some()
+            || !self.in_files.is_empty()
     }
 }
 
@@ -157,6 +161,13 @@ pub fn flows_sql(q: &FlowQuery) -> (String, Vec<Value>) {
     let sort = q.sort.filter(|c| sort_columns().any(|s| s == *c));
     if let Some((v, id)) = &q.after {
         conds.push_str(&after_sql(sort, q.desc, v, *id, &mut params));
+    }
+    if !q.in_files.is_empty() {
+        let ids: Vec<String> = q.in_files.iter().map(i64::to_string).collect();
+        conds.push_str(&format!(
+            " AND flow_id IN (SELECT flow_id FROM file_flows WHERE file_id IN ({}))",
+            ids.join(", ")
+        ));
     }
     let hosts = hosts_sql(q.hosts, &mut params);
     let dir = if q.desc { " DESC" } else { "" };
@@ -228,6 +239,7 @@ fn hosts_sql(hosts: &[IpNet], params: &mut Vec<Value>) -> String {
 /// bytes, the filters and per-kind packet counts left to the other formats.
 const FILES_TABLE_COLUMNS: &str = "file_id AS Id, path AS Path, status AS Status,
     format AS Format, size AS Bytes, packets AS Packets,
+    (SELECT count(*) FROM file_flows ff WHERE ff.file_id = files.file_id) AS Flows,
     replace(substr(ts_iso(first_ts_ns), 1, 23), 'T', ' ') AS \"First (UTC)\",
     replace(substr(ts_iso(last_ts_ns), 1, 23), 'T', ' ') AS \"Last (UTC)\", error AS Error";
 

@@ -61,6 +61,7 @@ pub struct Batch<'a> {
     iface: Statement<'a>,
     flow: Statement<'a>,
     chunk: Statement<'a>,
+    flow_file: Statement<'a>,
     tracker: Statement<'a>,
     done: bool,
 }
@@ -135,6 +136,8 @@ impl<'a> Batch<'a> {
                         missed_fwd = excluded.missed_fwd, missed_rev = excluded.missed_rev",
                 )?,
                 chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
+                flow_file: conn
+                    .prepare("INSERT OR IGNORE INTO file_flows (file_id, flow_id) VALUES (?, ?)")?,
                 tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
                 done: false,
             })
@@ -256,6 +259,14 @@ impl<'a> Batch<'a> {
             count(payload.map(|p| p.missed[0])),
             count(payload.map(|p| p.missed[1])),
         )?;
+        Ok(())
+    }
+
+    /// Records that the flow has packets in these files.
+    pub fn put_flow_files(&mut self, flow_id: u64, file_ids: &[u32]) -> Result<()> {
+        for &f in file_ids {
+            self.flow_file.execute(params![f, flow_id as i64])?;
+        }
         Ok(())
     }
 
