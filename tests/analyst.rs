@@ -664,8 +664,11 @@ fn in_file_lists_the_flows_with_a_packet_in_the_file() {
     std::fs::copy(&db, &old).unwrap();
     {
         let conn = rusqlite::Connection::open(&old).unwrap();
-        conn.execute_batch("DROP TABLE file_flows; PRAGMA user_version = 6;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE file_flows; ALTER TABLE files DROP COLUMN out_of_line_ts;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
     }
     let dirs: Vec<String> = files
         .iter()

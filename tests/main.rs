@@ -14,4 +14,5 @@ mod generated;
 mod lifecycle;
 mod robust;
 mod serve;
+mod timestamps;
 mod watch;

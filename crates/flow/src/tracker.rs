@@ -56,7 +56,11 @@ impl Default for Config {
 /// One packet to assign to a flow.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketIn<'a> {
+    /// When the packet counts as seen: its record's time, or where a time far
+    /// out of line with its file's neighbours was placed (see the index crate).
     pub ts_ns: i64,
+    /// Its record's own time, which its position keeps (carving checks it).
+    pub record_ts_ns: i64,
     pub file_id: u32,
     pub offset: u64,
     pub caplen: u32,
@@ -70,6 +74,7 @@ pub struct PacketIn<'a> {
 #[derive(Debug, Clone, Copy)]
 struct Held {
     ts_ns: i64,
+    record_ts_ns: i64,
     file_id: u32,
     offset: u64,
     caplen: u32,
@@ -82,6 +87,7 @@ impl Held {
     fn of(p: &PacketIn) -> Self {
         Held {
             ts_ns: p.ts_ns,
+            record_ts_ns: p.record_ts_ns,
             file_id: p.file_id,
             offset: p.offset,
             caplen: p.caplen,
@@ -93,6 +99,7 @@ impl Held {
     fn packet(&self) -> PacketIn<'_> {
         PacketIn {
             ts_ns: self.ts_ns,
+            record_ts_ns: self.record_ts_ns,
             file_id: self.file_id,
             offset: self.offset,
             caplen: self.caplen,
@@ -842,7 +849,7 @@ fn update(
     f.enc.push(&Position {
         file_id: p.file_id,
         offset: p.offset,
-        ts_ns: p.ts_ns,
+        ts_ns: p.record_ts_ns,
         caplen: p.caplen,
         orig_len: p.orig_len,
         reverse: !forward,
@@ -998,6 +1005,7 @@ mod tests {
         let Some(s) = Summary::of(d) else { return };
         let p = PacketIn {
             ts_ns: (secs * 1e9) as i64,
+            record_ts_ns: (secs * 1e9) as i64,
             file_id,
             offset: 24 + i as u64 * 100,
             caplen: 60,
@@ -1349,6 +1357,7 @@ mod tests {
         let d = pkt(6, 1, 1000, 2, 80, S, 100);
         let p = PacketIn {
             ts_ns: 5,
+            record_ts_ns: 5,
             file_id: 3,
             offset: 24,
             caplen: 60,
@@ -1399,6 +1408,7 @@ mod tests {
             for file_id in 1..=files {
                 let p = PacketIn {
                     ts_ns: i64::from(file_id),
+                    record_ts_ns: i64::from(file_id),
                     file_id,
                     offset: 24,
                     caplen: 60,

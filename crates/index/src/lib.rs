@@ -16,6 +16,7 @@
 //! - Library code never prints: outcomes go to the caller's callback.
 #![forbid(unsafe_code)]
 
+mod clock;
 mod filter;
 mod merge;
 mod pipeline;

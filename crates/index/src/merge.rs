@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::clock::{Clock, NeedMore};
 use pcapidx_capture::{
     CaptureReader, Chunk, Fingerprint, Interface, ReadError, RecordMeta, Resume,
 };
@@ -26,6 +27,8 @@ pub(crate) struct Source {
     pub head: Option<(i64, u64)>,
     /// Timestamp of the file's first packet ever (tie-breaker).
     pub first_ts: i64,
+    /// The time of its last record in line (a file continued; see clock.rs).
+    pub clock: Option<i64>,
 }
 
 /// How a file's reading ended.
@@ -43,6 +46,8 @@ pub(crate) enum Item {
         slot: u32,
         chunk: u32,
         meta: RecordMeta,
+        /// The time it is placed at: its own, unless out of line (clock.rs).
+        at_ns: i64,
     },
     /// Interfaces met so far by a file's reader (a growing list).
     Interfaces { slot: u32, ifaces: Vec<Interface> },
@@ -65,6 +70,10 @@ pub(crate) struct RawBatch {
 struct Cursor {
     reader: CaptureReader,
     chunk: Arc<Chunk>,
+    /// The times its records are placed at.
+    at: Vec<i64>,
+    /// The next chunk, when placing this one's last records needed it read.
+    ahead: Option<Result<Option<Chunk>, ReadError>>,
     idx: usize,
     /// This chunk's index in the batch being built, if it is in it.
     in_batch: Option<(u64, u32)>,
@@ -80,6 +89,7 @@ pub(crate) struct Merger {
     cursors: Vec<Option<Cursor>>,
     /// How many of each file's interfaces have been passed on.
     ifaces_sent: Vec<usize>,
+    clocks: Vec<Clock>,
     batch_no: u64,
     batch_records: usize,
     bytes_read: Arc<AtomicU64>,
@@ -97,7 +107,9 @@ impl Merger {
             (ts, src.first_ts, off, s)
         });
         let n = sources.len();
+        let clocks = sources.iter().map(|s| Clock::resumed(s.clock)).collect();
         Merger {
+            clocks,
             sources,
             pending: order.into(),
             heads: BinaryHeap::new(),
@@ -175,16 +187,18 @@ impl Merger {
         }
         match read {
             Ok(Some(chunk)) if !chunk.records.is_empty() => {
-                let m = chunk.records[0];
+                let (at, ahead) = self.place(slot, &chunk, &mut reader);
                 self.heads.push(Reverse((
-                    m.ts_ns,
+                    at[0],
                     self.sources[slot as usize].first_ts,
-                    m.offset,
+                    chunk.records[0].offset,
                     slot,
                 )));
                 self.cursors[slot as usize] = Some(Cursor {
                     reader,
                     chunk: Arc::new(chunk),
+                    at,
+                    ahead,
                     idx: 0,
                     in_batch: None,
                 });
@@ -202,6 +216,38 @@ impl Merger {
                 self.end(slot, &mut reader, End::Damaged(e), out);
             }
         }
+    }
+
+    /// The times `chunk`'s records are placed at, and the next chunk when
+    /// that needed it read.
+    fn place(
+        &mut self,
+        slot: u32,
+        chunk: &Chunk,
+        reader: &mut CaptureReader,
+    ) -> (Vec<i64>, Option<Result<Option<Chunk>, ReadError>>) {
+        let clock = &mut self.clocks[slot as usize];
+        let ts: Vec<i64> = chunk.records.iter().map(|m| m.ts_ns).collect();
+        if let Ok(at) = clock.place(&ts, &[], false) {
+            return (at, None);
+        }
+        let before = reader.resume_point().offset;
+        let next = reader.next_chunk();
+        let now = reader.resume_point().offset;
+        self.bytes_read
+            .fetch_add(now.saturating_sub(before), Ordering::Relaxed);
+        let next_ts: Vec<i64> = match &next {
+            Ok(Some(c)) => c.records.iter().map(|m| m.ts_ns).collect(),
+            _ => Vec::new(),
+        };
+        // What lies beyond the next chunk is not read: judged as if the
+        // file ended there (a chunk holds far more than LOOK_AHEAD records
+        // but for a file's last one).
+        let at = clock
+            .place(&ts, &next_ts, next_ts.is_empty())
+            .or_else(|NeedMore| clock.place(&ts, &next_ts, true))
+            .unwrap_or(ts);
+        (at, Some(next))
     }
 
     fn end(&mut self, slot: u32, reader: &mut CaptureReader, end: End, out: &mut Vec<Item>) {
@@ -267,7 +313,8 @@ impl Merger {
             };
             let mut next_key = None;
             while let Some(m) = cur.chunk.records.get(cur.idx) {
-                let key = (m.ts_ns, first_ts, m.offset, slot);
+                let at_ns = cur.at.get(cur.idx).copied().unwrap_or(m.ts_ns);
+                let key = (at_ns, first_ts, m.offset, slot);
                 if records > 0 && (limit.is_some_and(|l| key > l) || records >= self.batch_records)
                 {
                     next_key = Some(key);
@@ -277,6 +324,7 @@ impl Merger {
                     slot,
                     chunk: chunk_idx,
                     meta: *m,
+                    at_ns,
                 });
                 records += 1;
                 cur.idx += 1;
@@ -288,9 +336,12 @@ impl Merger {
             // This chunk is used up: read the next one.
             if let Some(c) = self.cursors[slot as usize].take() {
                 let mut reader = c.reader;
-                let before = reader.resume_point().offset;
-                let read = reader.next_chunk();
-                self.account(&reader, before);
+                let read = c.ahead.unwrap_or_else(|| {
+                    let before = reader.resume_point().offset;
+                    let read = reader.next_chunk();
+                    self.account(&reader, before);
+                    read
+                });
                 self.after_read(slot, reader, read, &mut batch.items);
             }
         }

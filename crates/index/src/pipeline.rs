@@ -38,6 +38,8 @@ enum DItem {
     Record {
         slot: u32,
         meta: RecordMeta,
+        /// The time it is placed at (clock.rs).
+        at_ns: i64,
         s: Option<Summary>,
         dropped: bool,
     },
@@ -59,7 +61,12 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
     items
         .into_iter()
         .map(|item| match item {
-            Item::Record { slot, chunk, meta } => {
+            Item::Record {
+                slot,
+                chunk,
+                meta,
+                at_ns,
+            } => {
                 let mut d = Decoded::default();
                 if let Some(c) = chunks.get(chunk as usize) {
                     decode(meta.link_type, c.data(&meta), &mut d);
@@ -69,6 +76,7 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
                 DItem::Record {
                     slot,
                     meta,
+                    at_ns,
                     s,
                     dropped,
                 }
@@ -384,6 +392,7 @@ impl Indexer<'_> {
                 &DItem::Record {
                     slot,
                     meta,
+                    at_ns,
                     ref s,
                     dropped,
                 } => {
@@ -393,10 +402,11 @@ impl Indexer<'_> {
                     n += 1;
                     f.row.packets += 1;
                     f.run_packets += 1;
-                    f.row.first_ts_ns =
-                        Some(f.row.first_ts_ns.map_or(meta.ts_ns, |t| t.min(meta.ts_ns)));
-                    f.row.last_ts_ns =
-                        Some(f.row.last_ts_ns.map_or(meta.ts_ns, |t| t.max(meta.ts_ns)));
+                    f.row.first_ts_ns = Some(f.row.first_ts_ns.map_or(at_ns, |t| t.min(at_ns)));
+                    f.row.last_ts_ns = Some(f.row.last_ts_ns.map_or(at_ns, |t| t.max(at_ns)));
+                    if at_ns != meta.ts_ns {
+                        f.row.out_of_line_ts += 1;
+                    }
                     f.last = Some(meta);
                     f.touched = true;
                     match s {
@@ -404,7 +414,8 @@ impl Indexer<'_> {
                         None => f.row.undecodable_packets += 1,
                         Some(s) => {
                             let p = PacketIn {
-                                ts_ns: meta.ts_ns,
+                                ts_ns: at_ns,
+                                record_ts_ns: meta.ts_ns,
                                 file_id: f.row.file_id as u32,
                                 offset: meta.offset,
                                 caplen: meta.caplen,

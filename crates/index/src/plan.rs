@@ -246,6 +246,7 @@ fn fresh(mut row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
                 resume: None,
                 head,
                 first_ts: head.map_or(i64::MIN, |h| h.0),
+                clock: None,
             };
             Plan::Read {
                 row,
@@ -399,6 +400,7 @@ fn resume(store: &Store, mut row: FileRow, path: &Path, size: u64, mtime: i64) -
         resume: Some((resume, ifaces)),
         head,
         first_ts: row.first_ts_ns.or(head.map(|h| h.0)).unwrap_or(i64::MIN),
+        clock: row.last_ts_ns,
     };
     row.size = size;
     row.mtime_ns = mtime;

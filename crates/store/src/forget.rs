@@ -57,6 +57,7 @@ impl Store {
                 "UPDATE files SET status = 'indexing', error = NULL, indexed_bytes = 0,
                  packets = 0, flow_packets = 0, filtered_packets = 0, undecodable_packets = 0,
                  first_ts_ns = NULL, last_ts_ns = NULL, resume_section = 0, resume_ts_ns = 0,
+                 out_of_line_ts = 0,
                  head_hash = NULL, tail_hash = NULL WHERE file_id = ?1",
                 [id],
             )?;

@@ -39,8 +39,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
-        "0007_file_flows.sql",
-        include_str!("../../../migrations/0007_file_flows.sql"),
+        "0007_file_flows_and_clock.sql",
+        include_str!("../../../migrations/0007_file_flows_and_clock.sql"),
     ),
 ];
 

@@ -105,6 +105,9 @@ pub struct FileRow {
     pub status_at_ns: Option<i64>,
     /// The flow timeouts in force when it was indexed.
     pub timeouts: Option<String>,
+    /// Records whose time was far out of line with their neighbours' (and
+    /// was placed beside theirs).
+    pub out_of_line_ts: u64,
 }
 
 impl FileRow {
@@ -136,6 +139,7 @@ impl FileRow {
             duplicate_of: None,
             status_at_ns: None,
             timeouts: None,
+            out_of_line_ts: 0,
         }
     }
 
@@ -150,7 +154,7 @@ const FILE_COLUMNS: &str =
     "file_id, path, size, mtime_ns, head_hash, tail_hash, format, link_types,
     packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status,
     error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns, lead_hash,
-    duplicate_of, status_at_ns, timeouts";
+    duplicate_of, status_at_ns, timeouts, out_of_line_ts";
 
 fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
     let status: String = r.get(14)?;
@@ -180,6 +184,7 @@ fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
         duplicate_of: r.get(22)?,
         status_at_ns: r.get(23)?,
         timeouts: r.get(24)?,
+        out_of_line_ts: r.get::<_, i64>(25)? as u64,
     })
 }
 

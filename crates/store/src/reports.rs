@@ -397,6 +397,7 @@ pub fn summary_sections(top: u32, window: TimeWindow) -> Vec<Section> {
                 (SELECT coalesce(sum(flow_packets), 0) FROM files) AS packets_in_flows,
                 (SELECT coalesce(sum(filtered_packets), 0) FROM files) AS packets_filtered,
                 (SELECT coalesce(sum(undecodable_packets), 0) FROM files) AS packets_undecodable,
+                (SELECT coalesce(sum(out_of_line_ts), 0) FROM files) AS times_out_of_line,
                 (SELECT count(*) FROM {fd}) AS flows,
                 (SELECT coalesce(sum(bytes_fwd + bytes_rev), 0) FROM {fd}) AS flow_bytes,
                 {since} AS window_since,
