@@ -127,6 +127,15 @@ pub struct IndexArgs {
     #[arg(long, value_name = "S", default_value_t = 60.0, value_parser = parse_seconds)]
     pub other_timeout: f64,
 
+    /// How a flow's src (its client) is chosen: `evidence` (a TCP SYN's
+    /// sender, a SYN-ACK's receiver, else the end not on a server port when
+    /// the other is: a session first seen mid-stream is turned, and its
+    /// `turned` column says why), or `first-packet` (the sender of the first
+    /// packet, a SYN-ACK's receiver: tshark's conversations). Applies to the
+    /// flows that start in this run.
+    #[arg(long, value_enum, default_value = "evidence")]
+    pub orient: OrientArg,
+
     /// Cores to use [default: all]: 1 runs everything on one thread; 2 or
     /// more run a reader, the flow tracker, a writer and a checkpointer side
     /// by side, decoder threads beyond two, and N-1 sorting threads for the
@@ -223,6 +232,12 @@ fn parse_status(s: &str) -> Result<String, String> {
                  missing, overwritten, duplicate, forgotten"
             )
         })
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OrientArg {
+    Evidence,
+    FirstPacket,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

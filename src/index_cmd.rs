@@ -44,6 +44,10 @@ pub fn options(args: &IndexArgs) -> Result<Options> {
             tcp_closed_timeout_ns: ns(args.tcp_closed_timeout),
             udp_timeout_ns: ns(args.udp_timeout),
             other_timeout_ns: ns(args.other_timeout),
+            orient: match args.orient {
+                crate::cli::OrientArg::Evidence => pcapidx_index::Orient::Evidence,
+                crate::cli::OrientArg::FirstPacket => pcapidx_index::Orient::FirstPacket,
+            },
             ..FlowConfig::default()
         },
         ignore,

@@ -659,15 +659,19 @@ fn in_file_lists_the_flows_with_a_packet_in_the_file() {
         listed(&twice, &[])
     );
 
-    // An index of schema 6 (no file_flows) is upgraded by its next run.
+    // An index of schema 6 (no file_flows, out_of_line_ts or turned; the
+    // flows view of version 3) is upgraded by its next run.
     let old = dir.join("old.db");
     std::fs::copy(&db, &old).unwrap();
     {
+        let v3 = pcapidx_store::MIGRATIONS[2].2;
+        let view = &v3[v3.find("CREATE VIEW flows AS").unwrap()..];
         let conn = rusqlite::Connection::open(&old).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "DROP TABLE file_flows; ALTER TABLE files DROP COLUMN out_of_line_ts;
-             PRAGMA user_version = 6;",
-        )
+             DROP VIEW flows; {view} ALTER TABLE flow_data DROP COLUMN turned;
+             PRAGMA user_version = 6;"
+        ))
         .unwrap();
     }
     let dirs: Vec<String> = files

@@ -570,6 +570,7 @@ fn an_index_from_schema_version_1_is_upgraded_in_place() {
          ALTER TABLE flow_data DROP COLUMN first_chunk;
          DROP VIEW flows;
          {view}
+         ALTER TABLE flow_data DROP COLUMN turned;
          ALTER TABLE flow_data DROP COLUMN payload_fwd;
          ALTER TABLE flow_data DROP COLUMN payload_rev;
          ALTER TABLE flow_data DROP COLUMN missed_fwd;

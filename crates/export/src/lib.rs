@@ -67,6 +67,7 @@ const TEXT: &[&str] = &[
     "dst_mac",
     "service",
     "community_id",
+    "turned",
     "path",
     "format",
     "link_types",

@@ -27,6 +27,7 @@
 mod community;
 mod deadlines;
 mod key;
+mod orient;
 mod payload;
 mod state;
 mod table;
@@ -34,5 +35,6 @@ mod tracker;
 
 pub use community::{CommunityId, community_id, icmp_ports};
 pub use key::{FlowKey, KeyKind, Keyed, Summary};
+pub use orient::{Orient, ServerPorts, Turned};
 pub use state::{SavedFlow, StateError, decode_all, without as states_without};
 pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Payload, Tracker, TrackerStats};

@@ -7,6 +7,7 @@
 use thiserror::Error;
 
 use crate::key::{FlowKey, KeyKind};
+use crate::orient::Turned;
 use crate::payload::Holes;
 use crate::tracker::{FlowRecord, Payload, TcpState};
 
@@ -49,6 +50,8 @@ pub struct SavedFlow {
     pub dst_mac: Option<[u8; 6]>,
     /// The row's payload columns (None when an older pcapidx wrote it).
     pub payload: Option<Payload>,
+    /// Why `src` did not send the first packet (the row's `turned`).
+    pub turned: Option<Turned>,
     pub state: Vec<u8>,
 }
 
@@ -75,6 +78,7 @@ impl SavedFlow {
             src_mac: rec.src_mac,
             dst_mac: rec.dst_mac,
             payload: rec.payload,
+            turned: rec.turned,
             state,
         }
     }
@@ -392,6 +396,7 @@ pub(crate) fn decode(s: &SavedFlow) -> Result<(FlowRecord, TcpState, Holes, Vec<
         files: files.len() as u32,
         icmp,
         payload: s.payload,
+        turned: s.turned,
     };
     Ok((rec, tcp, holes, files))
 }

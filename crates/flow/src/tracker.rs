@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::deadlines::Deadlines;
 use crate::key::{FlowKey, KeyKind, Keyed, Summary};
+use crate::orient::{self, Orient, ServerPorts, Turned};
 use crate::payload;
 use crate::state::{self, StateError};
 use crate::table::{SlotTable, prefetch};
@@ -32,6 +33,8 @@ pub struct Config {
     pub first_row_ns: i64,
     /// How long a fragment whose first fragment has not been seen waits for it.
     pub frag_hold_ns: i64,
+    /// How a new flow's client is chosen (orient.rs).
+    pub orient: Orient,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             first_row_ns: 10 * SECOND,
             // Linux's default IP reassembly timeout (ipfrag_time).
             frag_hold_ns: 30 * SECOND,
+            orient: Orient::Evidence,
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct FlowRecord {
     /// Payload bytes sent and missing, per direction; None for a flow
     /// continued from an index made before pcapidx counted them.
     pub payload: Option<Payload>,
+    /// Why `src` did not send the flow's first packet (None: it did).
+    pub turned: Option<Turned>,
 }
 
 /// A flow's payload bytes per direction (see [`crate::payload`]).
@@ -313,6 +319,8 @@ pub struct TrackerStats {
 
 pub struct Tracker {
     cfg: Config,
+    /// The ports that mark a server (orient.rs): the index's services.
+    servers: ServerPorts,
     /// The slots of the active flows, filed by key hash (the keys are in
     /// the slots): four bytes an entry keep the table in the CPU caches,
     /// and deadlines name a slot, not a key.
@@ -347,6 +355,7 @@ impl Tracker {
     pub fn new(cfg: Config, next_id: u64) -> Self {
         Tracker {
             cfg,
+            servers: ServerPorts::default(),
             flows: SlotTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -361,6 +370,12 @@ impl Tracker {
             next_due: i64::MIN,
             stats: TrackerStats::default(),
         }
+    }
+
+    /// The ports that mark a server for orienting flows first seen
+    /// mid-stream (by default the well-known ones).
+    pub fn set_server_ports(&mut self, servers: ServerPorts) {
+        self.servers = servers;
     }
 
     pub fn stats(&self) -> TrackerStats {
@@ -551,11 +566,19 @@ impl Tracker {
                 self.finish_flow(old, sink);
             }
         }
-        // A TCP session first seen at its SYN-ACK is oriented client -> server.
-        let syn_ack = tcp.is_some_and(|t| {
-            t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK
-        });
-        let src_is_a = from_a != syn_ack;
+        let sent = if from_a {
+            (key.a_port, key.b_port)
+        } else {
+            (key.b_port, key.a_port)
+        };
+        let turned = orient::turned(
+            cfg.orient,
+            &self.servers,
+            key.proto,
+            (!key.is_l2() && key.has_ports).then_some(sent),
+            tcp.map(|t| t.flags),
+        );
+        let src_is_a = from_a != turned.is_some();
         let id = self.next_id;
         self.next_id += 1;
         self.stats.flows_started += 1;
@@ -576,6 +599,7 @@ impl Tracker {
                 icmp: p.s.icmp.filter(|_| !key.is_l2()),
                 // Layer-2 flows have no IP payload to count.
                 payload: (!key.is_l2()).then(Payload::default),
+                turned,
             },
             tcp: TcpState::default(),
             holes: None,
@@ -1120,7 +1144,7 @@ mod tests {
 
     #[test]
     fn timeouts() {
-        let u = |t| (t, pkt(17, 1, 53, 2, 5353, 0, 0));
+        let u = |t| (t, pkt(17, 1, 5353, 2, 53, 0, 0));
         assert_eq!(
             run(&[u(0.0), u(60.0), u(120.0)]).len(),
             1,
@@ -1150,7 +1174,7 @@ mod tests {
             other(100.0),
             u(10_001.0),
         ]);
-        assert_eq!(lines, ["1 1:53>2:5353 2/0 00/00", "2 3:53>4:53 3/0 00/00"]);
+        assert_eq!(lines, ["1 1:5353>2:53 2/0 00/00", "2 3:53>4:53 3/0 00/00"]);
     }
 
     #[test]
@@ -1190,22 +1214,22 @@ mod tests {
 
     #[test]
     fn fragments_join_their_datagram() {
-        let u = pkt(17, 1, 53, 2, 5353, 0, 0);
+        let u = pkt(17, 1, 5353, 2, 53, 0, 0);
         let first = frag(u, Frag::First { id: 9 });
         let later = frag(u, Frag::Later { id: 9 });
         assert_eq!(
             run(&[(0.0, first), (0.0, later), (0.0, later)]),
-            ["1 1:53>2:5353 3/0 00/00"]
+            ["1 1:5353>2:53 3/0 00/00"]
         );
         // Out of order: the later fragments wait for the first.
         assert_eq!(
             run(&[(0.0, later), (0.0, later), (0.0, first)]),
-            ["1 1:53>2:5353 3/0 00/00"]
+            ["1 1:5353>2:53 3/0 00/00"]
         );
         // Never completed: a flow without ports, after the hold time.
         let other = frag(u, Frag::Later { id: 10 });
         let lines = run(&[(0.0, other), (1.0, first), (40.0, u)]);
-        assert_eq!(lines, ["1 1:53>2:5353 2/0 00/00", "2 1:0>2:0 1/0 00/00"]);
+        assert_eq!(lines, ["1 1:5353>2:53 2/0 00/00", "2 1:0>2:0 1/0 00/00"]);
     }
 
     #[test]

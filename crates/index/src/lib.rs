@@ -36,7 +36,7 @@ use thiserror::Error;
 
 pub use filter::{IgnoreFilter, parse_cidr, parse_ignore_file};
 pub use ipnet::IpNet;
-pub use pcapidx_flow::Config as FlowConfig;
+pub use pcapidx_flow::{Config as FlowConfig, Orient};
 pub use pcapidx_store::Forgotten;
 pub use pipeline::Retained;
 pub use watch::{Pass, WatchEvent, WatchOptions, WatchReport, watch};

@@ -868,6 +868,7 @@ pub(crate) fn run(
 
 fn restore_tracker(store: &Store, opts: &Options) -> Result<Tracker, IndexError> {
     let mut tracker = Tracker::new(opts.flow, store.next_flow_id()?);
+    tracker.set_server_ports(store.server_ports());
     for saved in store.open_flows()? {
         tracker
             .restore(&saved)

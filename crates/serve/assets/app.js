@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const ALL_COLUMNS = ["flow_id", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "vlan",
   "vlan_inner", "ethertype", "service", "first_ts_ns", "last_ts_ns", "packets_fwd", "packets_rev",
   "bytes_fwd", "bytes_rev", "tcp_flags_fwd", "tcp_flags_rev", "src_mac", "dst_mac", "files",
-  "community_id", "payload_fwd", "payload_rev", "missed_fwd", "missed_rev"];
+  "community_id", "payload_fwd", "payload_rev", "missed_fwd", "missed_rev", "turned"];
 const DEFAULT_COLUMNS = ["flow_id", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "vlan",
   "service", "first_ts_ns", "last_ts_ns", "packets_fwd", "packets_rev", "bytes_fwd", "bytes_rev"];
 const FILTERS = ["where", "host", "grep", "since", "until", "file"];

@@ -438,6 +438,7 @@ mod tests {
                 sent: [18, 48],
                 missed: [0, 0],
             }),
+            turned: None,
         }
     }
 

@@ -39,8 +39,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
-        "0007_file_flows_and_clock.sql",
-        include_str!("../../../migrations/0007_file_flows_and_clock.sql"),
+        "0007_files_clocks_orientation.sql",
+        include_str!("../../../migrations/0007_files_clocks_orientation.sql"),
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! Typed reads, and the query entry points the command line uses.
 use pcapidx_capture::Interface;
-use pcapidx_flow::{KeyKind, Payload, SavedFlow, decode_all};
+use pcapidx_flow::{KeyKind, Payload, SavedFlow, ServerPorts, Turned, decode_all};
 use pcapidx_positions::Position;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params};
@@ -245,6 +245,9 @@ fn saved_flow(r: &Row, state: Vec<u8>) -> Result<SavedFlow> {
         src_mac,
         dst_mac,
         payload: payload(r)?,
+        turned: r
+            .get::<_, Option<i64>>(23)?
+            .and_then(|c| Turned::from_code(c as u8)),
         state,
     })
 }
@@ -408,7 +411,7 @@ impl Store {
             "SELECT flow_id, proto, src_key, src_port, dst_key, dst_port, ethertype, vlan,
                 vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
                 flags_fwd, flags_rev, src_mac_key, dst_mac_key, payload_fwd, payload_rev,
-                missed_fwd, missed_rev
+                missed_fwd, missed_rev, turned
              FROM flow_data WHERE flow_id = ?",
         )?;
         let mut out = Vec::with_capacity(states.len());
@@ -426,6 +429,12 @@ impl Store {
 
     /// The next unused flow id. Every flow, open or not, has a row from the
     /// commit that first saw it.
+    /// The ports that mark a server when orienting flows first seen
+    /// mid-stream: the well-known ones and the `services` table's.
+    pub fn server_ports(&self) -> ServerPorts {
+        ServerPorts::new(self.services.ports())
+    }
+
     pub fn next_flow_id(&self) -> Result<u64> {
         let max: Option<i64> =
             self.conn

@@ -10,7 +10,7 @@ use crate::functions::range_key;
 pub const FLOW_COLUMNS: &str = "flow_id, proto, src_ip, src_port, dst_ip, dst_port, ethertype,
     vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev,
     tcp_flags_fwd, tcp_flags_rev, src_mac, dst_mac, files, service, community_id, payload_fwd,
-    payload_rev, missed_fwd, missed_rev";
+    payload_rev, missed_fwd, missed_rev, turned";
 
 /// `pcapidx flows` as a table: the `conversations` view (`c`), started to
 /// the millisecond, with the VLAN from [`FLOW_FILTER`] (`f`).

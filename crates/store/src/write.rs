@@ -41,6 +41,11 @@ impl Services {
         Ok(Services(map))
     }
 
+    /// The named services' (protocol, port) pairs.
+    pub(crate) fn ports(&self) -> impl Iterator<Item = (u8, u16)> + '_ {
+        self.0.keys().copied()
+    }
+
     /// The service of a flow: its responder's port, else its originator's.
     fn guess(&self, proto: u8, dst_port: u16, src_port: u16) -> Option<&str> {
         self.0
@@ -123,9 +128,9 @@ impl<'a> Batch<'a> {
                         dst_port, ethertype, vlan, vlan_inner, first_ts_ns, last_ts_ns, packets_fwd,
                         packets_rev, bytes_fwd, bytes_rev, flags_fwd, flags_rev, src_mac_key,
                         dst_mac_key, files, service, community_id, src_ip6, dst_ip6, first_chunk,
-                        payload_fwd, payload_rev, missed_fwd, missed_rev)
+                        payload_fwd, payload_rev, missed_fwd, missed_rev, turned)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                        ?, ?, ?, ?)
+                        ?, ?, ?, ?, ?)
                      ON CONFLICT (flow_id) DO UPDATE SET first_ts_ns = excluded.first_ts_ns,
                         last_ts_ns = excluded.last_ts_ns, packets_fwd = excluded.packets_fwd,
                         packets_rev = excluded.packets_rev, bytes_fwd = excluded.bytes_fwd,
@@ -260,6 +265,7 @@ impl<'a> Batch<'a> {
             count(payload.map(|p| p.sent[1])),
             count(payload.map(|p| p.missed[0])),
             count(payload.map(|p| p.missed[1])),
+            r.turned.map(|t| t.code()),
         )?;
         Ok(())
     }

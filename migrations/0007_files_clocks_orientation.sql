@@ -1,0 +1,92 @@
+-- pcapidx index schema, version 7: the flows of each file, timestamps out of
+-- line, and how flows are oriented. Documented in docs/schema.md.
+
+-- Which flows have packets in which file, written as flows are (so "the
+-- flows of file 3" and a file's flow count are index lookups, not a scan of
+-- every position). An index of an earlier version gets its rows from the
+-- position lists when it is opened for writing (crates/store/src/migrate.rs).
+CREATE TABLE file_flows (
+    file_id INTEGER NOT NULL,
+    flow_id INTEGER NOT NULL,
+    PRIMARY KEY (file_id, flow_id)
+) WITHOUT ROWID;
+
+-- Records of the file whose time was far out of line with their neighbours'
+-- (placed beside them; see docs/schema.md). 0 for files indexed before.
+ALTER TABLE files ADD COLUMN out_of_line_ts INTEGER NOT NULL DEFAULT 0;
+
+-- Why a flow's src is not the sender of its first packet (docs/schema.md,
+-- "Orientation"): 1 its first packet was a SYN-ACK, 2 it came from a server
+-- port to a port that is not one; NULL it is (or written before version 7).
+ALTER TABLE flow_data ADD COLUMN turned INTEGER;
+-- Teredo's server port (UDP 3544) marks a server too, as it does for Zeek.
+INSERT OR IGNORE INTO services (proto, port, name) VALUES (17, 3544, 'teredo');
+
+-- The flows view, as in version 3 with `turned` (as text) at its end.
+DROP VIEW flows;
+CREATE VIEW flows AS
+SELECT
+    flow_id,
+    proto,
+    CASE typeof(src_key)
+        WHEN 'integer' THEN printf('%d.%d.%d.%d', (src_key >> 24) & 255,
+            (src_key >> 16) & 255, (src_key >> 8) & 255, src_key & 255)
+        ELSE src_ip6
+    END AS src_ip,
+    src_port,
+    CASE typeof(dst_key)
+        WHEN 'integer' THEN printf('%d.%d.%d.%d', (dst_key >> 24) & 255,
+            (dst_key >> 16) & 255, (dst_key >> 8) & 255, dst_key & 255)
+        ELSE dst_ip6
+    END AS dst_ip,
+    dst_port,
+    ethertype,
+    vlan,
+    vlan_inner,
+    first_ts_ns,
+    last_ts_ns,
+    packets_fwd,
+    packets_rev,
+    bytes_fwd,
+    bytes_rev,
+    CASE WHEN flags_fwd IS NOT NULL THEN
+        CASE WHEN flags_fwd & 1 THEN 'F' ELSE '' END
+        || CASE WHEN flags_fwd & 2 THEN 'S' ELSE '' END
+        || CASE WHEN flags_fwd & 4 THEN 'R' ELSE '' END
+        || CASE WHEN flags_fwd & 8 THEN 'P' ELSE '' END
+        || CASE WHEN flags_fwd & 16 THEN 'A' ELSE '' END
+        || CASE WHEN flags_fwd & 32 THEN 'U' ELSE '' END
+        || CASE WHEN flags_fwd & 64 THEN 'E' ELSE '' END
+        || CASE WHEN flags_fwd & 128 THEN 'C' ELSE '' END
+    END AS tcp_flags_fwd,
+    CASE WHEN flags_rev IS NOT NULL THEN
+        CASE WHEN flags_rev & 1 THEN 'F' ELSE '' END
+        || CASE WHEN flags_rev & 2 THEN 'S' ELSE '' END
+        || CASE WHEN flags_rev & 4 THEN 'R' ELSE '' END
+        || CASE WHEN flags_rev & 8 THEN 'P' ELSE '' END
+        || CASE WHEN flags_rev & 16 THEN 'A' ELSE '' END
+        || CASE WHEN flags_rev & 32 THEN 'U' ELSE '' END
+        || CASE WHEN flags_rev & 64 THEN 'E' ELSE '' END
+        || CASE WHEN flags_rev & 128 THEN 'C' ELSE '' END
+    END AS tcp_flags_rev,
+    CASE WHEN src_mac_key IS NOT NULL THEN
+        printf('%02x:%02x:%02x:%02x:%02x:%02x', (src_mac_key >> 40) & 255,
+            (src_mac_key >> 32) & 255, (src_mac_key >> 24) & 255,
+            (src_mac_key >> 16) & 255, (src_mac_key >> 8) & 255, src_mac_key & 255)
+    END AS src_mac,
+    CASE WHEN dst_mac_key IS NOT NULL THEN
+        printf('%02x:%02x:%02x:%02x:%02x:%02x', (dst_mac_key >> 40) & 255,
+            (dst_mac_key >> 32) & 255, (dst_mac_key >> 24) & 255,
+            (dst_mac_key >> 16) & 255, (dst_mac_key >> 8) & 255, dst_mac_key & 255)
+    END AS dst_mac,
+    files,
+    service,
+    community_id,
+    src_key,
+    dst_key,
+    payload_fwd,
+    payload_rev,
+    missed_fwd,
+    missed_rev,
+    CASE turned WHEN 1 THEN 'syn-ack' WHEN 2 THEN 'port' END AS turned
+FROM flow_data;
