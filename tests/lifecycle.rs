@@ -130,6 +130,32 @@ fn copies_are_indexed_once() {
         );
         assert!(out.contains("2 duplicates"), "{out}");
     }
+    // A copy taken once the original grew, before the index read its end:
+    // in the same run as the original's continuation, it is a duplicate of
+    // it, and every packet is indexed once.
+    let grown = dir.join("grown");
+    std::fs::create_dir_all(&grown).unwrap();
+    let original = grown.join("live.pcap");
+    std::fs::write(&original, &bytes[..bytes.len() / 2]).unwrap();
+    let db = dir.join("grown.db");
+    // Cut inside a record: partial until the rest comes.
+    pcapidx_ok(&db, &["index", "-q", grown.to_str().unwrap()], 1);
+    std::fs::write(&original, &bytes).unwrap();
+    std::fs::write(grown.join("copy.pcap"), &bytes).unwrap();
+    let out = index(&db, &[&grown]);
+    assert!(out.contains("1 duplicates"), "{out}");
+    let rows = sql(
+        &db,
+        "SELECT d.status AS s, o.path AS of FROM files d LEFT JOIN files o ON o.file_id = d.duplicate_of
+         WHERE d.path LIKE '%copy.pcap'",
+    );
+    assert_eq!(cell(&rows[0]["s"]), "duplicate", "{out}");
+    assert_eq!(file_name(&rows[0]["of"]), "live.pcap");
+    let once = dir.join("grown-once.db");
+    std::fs::create_dir_all(dir.join("only")).unwrap();
+    std::fs::copy(&original, dir.join("only/live.pcap")).unwrap();
+    index(&once, &[&dir.join("only")]);
+    assert_eq!(flow_summaries(&db), flow_summaries(&once));
 }
 
 #[test]

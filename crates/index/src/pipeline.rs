@@ -1058,23 +1058,25 @@ fn describe_timeouts(c: &pcapidx_flow::Config) -> String {
 }
 
 /// Files first met in this run whose bytes are all at the start of another
-/// one met in it (an identical copy, or a copy of its first part): they
-/// are duplicates of the longest such file, not indexed again. Of
-/// identical files, the first is indexed.
+/// one met in it (an identical copy, or a copy of its first part), or of an
+/// indexed file this run continues (copied while its end was not indexed
+/// yet): they are duplicates of the longest such file, not indexed again. Of
+/// identical new files, the first is indexed.
 fn same_content_in_run(planned: &mut [Planned]) {
-    let fresh: Vec<(usize, u64, u64, String)> = planned
+    // (index in `planned`, size, lead hash, path, file id if already indexed)
+    type Candidate = (usize, u64, u64, String, Option<i64>);
+    let candidates: Vec<Candidate> = planned
         .iter()
         .enumerate()
         .filter_map(|(i, p)| match &p.plan {
-            Plan::Read {
-                row,
-                action: Action::Indexed,
-                ..
-            } if row.size > 0 => {
+            Plan::Read { row, action, .. }
+                if row.size > 0 && matches!(action, Action::Indexed | Action::Resumed) =>
+            {
                 let lead = File::open(&row.path)
                     .and_then(|mut f| pcapidx_capture::lead_hash(&mut f, row.size))
                     .ok()?;
-                Some((i, row.size, lead, row.path.clone()))
+                let indexed = (*action == Action::Resumed).then_some(row.file_id);
+                Some((i, row.size, lead, row.path.clone(), indexed))
             }
             _ => None,
         })
@@ -1085,34 +1087,36 @@ fn same_content_in_run(planned: &mut [Planned]) {
             .ok()
     };
     // By lead hash: a folder of thousands of new files compares few pairs.
-    let mut by_lead: std::collections::HashMap<u64, Vec<(usize, u64, u64, String)>> =
-        Default::default();
-    for f in &fresh {
-        by_lead.entry(f.2).or_default().push(f.clone());
+    let mut by_lead: std::collections::HashMap<u64, Vec<&Candidate>> = Default::default();
+    for c in &candidates {
+        by_lead.entry(c.2).or_default().push(c);
     }
     let mut dups = Vec::new();
-    for &(i, size, lead, ref path) in &fresh {
+    for &(i, size, lead, ref path, _) in candidates.iter().filter(|c| c.4.is_none()) {
         let short = size.min(pcapidx_capture::LEAD_SPAN);
         let of = by_lead[&lead]
             .iter()
-            .filter(|&&(j, s, l, _)| {
-                l == lead
-                    && (s > size || (s == size && j < i))
-                    && (s == size || short == pcapidx_capture::LEAD_SPAN)
+            .filter(|&&&(j, s, l, _, indexed)| {
+                let longer = match indexed {
+                    Some(_) => s >= size,
+                    None => s > size || (s == size && j < i),
+                };
+                l == lead && longer && (s == size || short == pcapidx_capture::LEAD_SPAN)
             })
-            .filter(|(_, _, _, other)| fp(other, size).is_some_and(|f| Some(f) == fp(path, size)))
-            .max_by_key(|&&(j, s, _, _)| (s, std::cmp::Reverse(j)));
-        if let Some((_, _, _, of)) = of {
-            dups.push((i, of.clone()));
+            .filter(|c| fp(&c.3, size).is_some_and(|f| Some(f) == fp(path, size)))
+            .max_by_key(|&&&(j, s, _, _, indexed)| (indexed.is_some(), s, std::cmp::Reverse(j)));
+        if let Some(&&(_, _, _, ref of, indexed)) = of {
+            dups.push((i, of.clone(), indexed));
         }
     }
-    for (i, of) in dups {
+    for (i, of, indexed) in dups {
         let p = &mut planned[i];
         if let Plan::Read { row, .. } = &p.plan {
             let mut dup = row.clone();
             dup.status = FileStatus::Duplicate;
             dup.status_at_ns = Some(now_ns());
             dup.error = Some(format!("same content as {of}"));
+            dup.duplicate_of = indexed;
             p.note = Some(format!("duplicate of {of}"));
             p.plan = Plan::Record {
                 row: dup,
