@@ -11,6 +11,18 @@ CREATE TABLE file_flows (
     PRIMARY KEY (file_id, flow_id)
 ) WITHOUT ROWID;
 
+-- Packets and bytes of the flows per second (level 0), minute (1) and hour
+-- (2): slot = the time in ns divided by the level's length. Counted packet
+-- by packet as they are indexed; an index of an earlier version gets them
+-- from its positions when upgraded. What charts of traffic over time read.
+CREATE TABLE traffic (
+    level   INTEGER NOT NULL,
+    slot    INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    PRIMARY KEY (level, slot)
+) WITHOUT ROWID;
+
 -- Records of the file whose time was far out of line with their neighbours'
 -- (placed beside them; see docs/schema.md). 0 for files indexed before.
 ALTER TABLE files ADD COLUMN out_of_line_ts INTEGER NOT NULL DEFAULT 0;

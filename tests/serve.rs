@@ -90,6 +90,20 @@ fn the_api_answers_what_the_command_line_prints() {
         cli(&db, &["files", "--format", "json"])
     );
     assert_eq!(ok(&s, "/api/macs"), cli(&db, &["macs", "--format", "json"]));
+    // Traffic over time: every flow packet, counted at index time, in whole
+    // seconds (the capture spans minutes).
+    let tl: serde_json::Value =
+        serde_json::from_slice(&ok(&s, "/api/timeline?buckets=50")).unwrap();
+    let buckets = tl["buckets"].as_array().unwrap();
+    assert!(!buckets.is_empty() && buckets.len() <= 51, "{tl}");
+    assert_eq!(tl["bucket_ns"].as_i64().unwrap() % 1_000_000_000, 0);
+    let sum = |k: &str| buckets.iter().map(|b| b[k].as_f64().unwrap()).sum::<f64>();
+    let totals = sql(
+        &db,
+        "SELECT sum(packets_fwd + packets_rev) AS p, sum(bytes_fwd + bytes_rev) AS b FROM flows",
+    );
+    assert_eq!(sum("packets") as i64, totals[0]["p"].as_i64().unwrap());
+    assert_eq!(sum("bytes") as i64, totals[0]["b"].as_i64().unwrap());
     // The flows of a file, by its id: the CLI's --in-file.
     assert_eq!(
         ok(&s, "/api/flows?file=2&file=3&limit=1000"),

@@ -347,10 +347,12 @@ pub fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     hs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Asserts that `file_flows` names exactly the (file, flow) pairs of the
-/// flows' positions (`packets`): what `--in-file` and the files' flow
-/// counts stand on, after any run, forget or reindex.
-pub fn assert_file_flows_hold_the_packets(db: &Path) {
+/// Asserts that the tables kept from the flows' positions (`packets`) hold
+/// what the positions say, after any run, forget or reindex: `file_flows`
+/// exactly their (file, flow) pairs (what `--in-file` and the files' flow
+/// counts stand on), `traffic` their packets and bytes per second, minute
+/// and hour (what charts read).
+pub fn assert_positions_agree(db: &Path) {
     let pairs = |q: &str| -> Vec<(u64, u64)> {
         let mut v: Vec<(u64, u64)> = sql(db, q)
             .iter()
@@ -372,4 +374,30 @@ pub fn assert_file_flows_hold_the_packets(db: &Path) {
         "file_flows of {}",
         db.display()
     );
+    for (level, unit) in [
+        (0, 1_000_000_000i64),
+        (1, 60_000_000_000),
+        (2, 3_600_000_000_000),
+    ] {
+        let counted = sql(
+            db,
+            &format!(
+                "SELECT slot, packets, bytes FROM traffic WHERE level = {level} ORDER BY slot"
+            ),
+        );
+        let from_positions = sql(
+            db,
+            &format!(
+                "SELECT (ts_ns - ((ts_ns % {unit}) + {unit}) % {unit}) / {unit} AS slot,
+                    count(*) AS packets, sum(orig_len) AS bytes
+                 FROM packets GROUP BY slot ORDER BY slot"
+            ),
+        );
+        assert_eq!(
+            counted,
+            from_positions,
+            "traffic level {level} of {}",
+            db.display()
+        );
+    }
 }

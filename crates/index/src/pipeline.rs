@@ -13,7 +13,7 @@ use std::time::Instant;
 use pcapidx_capture::{Fingerprint, Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
 use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Summary, Tracker};
-use pcapidx_store::{FileRow, FileStatus, Store, StoreError};
+use pcapidx_store::{FileRow, FileStatus, Store, StoreError, Traffic};
 
 use crate::filter::IgnoreFilter;
 use crate::merge::{End, Item, Merger, RawBatch, Source};
@@ -105,6 +105,8 @@ pub(crate) enum Write {
     Flow(FlowRecord, Option<Vec<u8>>, Vec<u32>),
     OpenFlows(Vec<u8>),
     File(FileRow, Vec<Interface>),
+    /// The flows' packets per second, minute and hour since the last commit.
+    Traffic(Traffic),
 }
 
 struct Writes<'a>(&'a mut Vec<Write>);
@@ -269,6 +271,7 @@ fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), St
                 b.put_flow_files(rec.id, &files)?;
             }
             Write::OpenFlows(state) => b.put_open_flows(&state)?,
+            Write::Traffic(mut t) => b.put_traffic(&mut t)?,
             Write::File(row, ifaces) => {
                 let id = b.put_file(&row)?;
                 b.put_interfaces(id, &ifaces)?;
@@ -370,6 +373,8 @@ struct Indexer<'a> {
     commit_interval: Option<std::time::Duration>,
     last_commit: Instant,
     packets: u64,
+    /// The flows' packets per time slot since the last commit.
+    traffic: Traffic,
     progress: &'a Progress,
 }
 
@@ -424,6 +429,7 @@ impl Indexer<'_> {
                                 s,
                             };
                             self.tracker.push(&p, &mut Writes(&mut self.writes));
+                            self.traffic.add(at_ns, meta.orig_len);
                             f.row.flow_packets += 1;
                         }
                     }
@@ -515,6 +521,10 @@ impl Indexer<'_> {
             let (row, ifaces) = f.row_now(&self.filters_text);
             self.writes.push(Write::File(row, ifaces));
             f.touched = false;
+        }
+        if !self.traffic.is_empty() {
+            self.writes
+                .push(Write::Traffic(std::mem::take(&mut self.traffic)));
         }
         self.since_commit = 0;
         self.last_commit = Instant::now();
@@ -911,6 +921,7 @@ fn read_files(
         commit_interval: opts.commit_interval,
         last_commit: Instant::now(),
         packets: 0,
+        traffic: Traffic::default(),
         progress,
     };
     let mut merger = Merger::new(sources, BATCH_RECORDS, progress.bytes_read.clone());

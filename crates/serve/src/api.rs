@@ -481,8 +481,8 @@ pub(crate) async fn timeline(State(st): State<Arc<AppState>>, RawQuery(q): RawQu
             "bucket_ns": width,
             "buckets": b.iter().map(|x| serde_json::json!({
                 "start_ns": x.start_ns,
-                "packets": x.packets.round(),
-                "bytes": x.bytes.round(),
+                "packets": x.packets,
+                "bytes": x.bytes,
             })).collect::<Vec<_>>(),
         });
         Ok(body(Format::Json, doc.to_string().into_bytes()))

@@ -123,7 +123,11 @@ impl Store {
         let mut out = Forgotten::default();
         let gone: HashSet<u32> = file_ids.iter().map(|&id| id as u32).collect();
         let mut deleted = HashSet::new();
+        let mut traffic = crate::Traffic::default();
         for (flow_id, all) in self.flows_in(file_ids, &gone)? {
+            for p in all.iter().filter(|p| gone.contains(&p.file_id)) {
+                traffic.remove(p.ts_ns, p.orig_len);
+            }
             let before = all.len();
             let kept: Vec<Position> = all
                 .into_iter()
@@ -178,6 +182,7 @@ impl Store {
             "DELETE FROM file_flows WHERE file_id IN (SELECT value FROM json_each(?1))",
             [ids_json(file_ids)],
         )?;
+        traffic.save(tx)?;
         // Flows still open: the deleted ones are no longer, and the others'
         // file lists lose the forgotten files.
         let state: Option<Vec<u8>> = tx

@@ -45,7 +45,7 @@ pub use reports::{
 pub use rusqlite::ErrorCode as SqliteCode;
 pub use rusqlite::types::Value;
 pub use summary::Table;
-pub use timeline::Bucket;
+pub use timeline::{Bucket, Traffic};
 pub use write::Batch;
 
 /// Page cache of a writing connection, in KiB (negative, as SQLite takes it).

@@ -144,7 +144,7 @@ fn apply_steps(conn: &Connection, from: i64, to: i64) -> Result<()> {
 }
 
 /// What a migration's SQL cannot do itself: rows computed from the position
-/// blobs, which only Rust decodes.
+/// blobs, which only Rust decodes (version 7: `file_flows` and `traffic`).
 fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     if version != 7 {
         return Ok(());
@@ -155,6 +155,7 @@ fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     let mut rows = read.query([])?;
     let mut positions = Vec::new();
     let mut files: Vec<u32> = Vec::new();
+    let mut traffic = crate::Traffic::default();
     while let Some(row) = rows.next()? {
         let flow_id: i64 = row.get(0)?;
         positions.clear();
@@ -165,12 +166,16 @@ fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
             if !files.contains(&p.file_id) {
                 files.push(p.file_id);
             }
+            traffic.add(p.ts_ns, p.orig_len);
         }
         for &f in &files {
             put.execute(rusqlite::params![f, flow_id])?;
         }
     }
-    Ok(())
+    traffic.save(conn).map_err(|e| match e {
+        crate::StoreError::Sqlite(e) => e,
+        other => rusqlite::Error::ModuleError(other.to_string()),
+    })
 }
 
 #[cfg(test)]

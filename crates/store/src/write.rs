@@ -270,6 +270,11 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
+    /// Adds the packets counted since the last commit to `traffic`.
+    pub fn put_traffic(&mut self, t: &mut crate::Traffic) -> Result<()> {
+        t.save(self.conn)
+    }
+
     /// Records that the flow has packets in these files.
     pub fn put_flow_files(&mut self, flow_id: u64, file_ids: &[u32]) -> Result<()> {
         for &f in file_ids {
