@@ -23,6 +23,20 @@ CREATE TABLE traffic (
     PRIMARY KEY (level, slot)
 ) WITHOUT ROWID;
 
+-- The summary's groupings, kept up to date as flows are written: flows,
+-- packets and bytes per kind (1 protocol: the IP protocol, or 256 + the
+-- EtherType; 2 address: as src_key/dst_key, both ends; 3 service; 4 MAC
+-- address, once per flow) and key. Filled from the flows when an index is
+-- upgraded (migrations/tallies.sql).
+CREATE TABLE tallies (
+    kind    INTEGER NOT NULL,
+    key     NOT NULL,
+    flows   INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+
 -- Records of the file whose time was far out of line with their neighbours'
 -- (placed beside them; see docs/schema.md). 0 for files indexed before.
 ALTER TABLE files ADD COLUMN out_of_line_ts INTEGER NOT NULL DEFAULT 0;

@@ -387,7 +387,7 @@ fn forgotten_files_leave_the_index_as_if_never_indexed() {
     let fresh = dir.join("fresh.db");
     index(&fresh, &[&kept]);
     assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
     assert_eq!(flow_extents(&db), flow_extents(&fresh));
     let statuses = sorted_statuses(&db);
     for f in gone {
@@ -403,7 +403,7 @@ fn forgotten_files_leave_the_index_as_if_never_indexed() {
     let again = index(&db, &[&dir.join("a")]);
     assert!(again.contains("packets: 0 in 0 new flows"), "{again}");
     assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
     // New content at a forgotten path is indexed.
     std::fs::copy(&files[2], gone[0]).unwrap();
     let again = index(&db, &[&dir.join("a")]);
@@ -494,7 +494,7 @@ fn reindex_reads_files_again_under_the_current_options() {
     );
     assert_eq!(flow_summaries(&db), flow_summaries(&fresh));
     assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
     // One file named: the files sharing its sessions are read with it, the
     // others are left as they were.
     let rotated = files
@@ -506,7 +506,7 @@ fn reindex_reads_files_again_under_the_current_options() {
     assert!(out.contains("1 file named"), "{out}");
     assert_eq!(flow_summaries(&db), flow_summaries(&fresh));
     assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
     let after = sql(&db, "SELECT path, indexed_at_ns FROM files ORDER BY path");
     let read_again = before
         .iter()
@@ -564,5 +564,5 @@ fn backfilled_files_are_named_and_reindex_joins_their_sessions() {
     pcapidx_ok(&db, &["index", "-q", "--reindex", a.to_str().unwrap()], 0);
     assert_eq!(flow_summaries(&db), flow_summaries(&fresh));
     assert_eq!(positions_by_name(&db), positions_by_name(&fresh));
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
 }

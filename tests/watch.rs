@@ -197,7 +197,7 @@ fn a_watch_follows_a_rotating_writer_and_equals_a_one_shot_index() {
         )
     };
     assert_eq!(files(&db), files(&once));
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
     assert_eq!(
         sql(&db, "SELECT count(*) AS n FROM files")[0]["n"],
         sources.len() as i64
@@ -334,7 +334,7 @@ fn a_watch_keeps_the_index_true_as_files_are_overwritten_copied_moved_and_delete
     // ring0's new content and ring2's (once, though at two paths).
     assert_eq!(fresh.len(), 80);
     assert_eq!(live, fresh);
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
 }
 
 /// Ctrl-C during a one-shot run: exit status 130, what was committed is
@@ -426,5 +426,5 @@ fn a_watch_with_retain_forgets_old_files_as_new_ones_come() {
     let (code, _, stderr) = watching.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("--retain: forgot"), "{stderr}");
-    assert_positions_agree(&db);
+    assert_kept_tables_agree(&db);
 }

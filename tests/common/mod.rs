@@ -347,12 +347,13 @@ pub fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     hs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Asserts that the tables kept from the flows' positions (`packets`) hold
-/// what the positions say, after any run, forget or reindex: `file_flows`
-/// exactly their (file, flow) pairs (what `--in-file` and the files' flow
-/// counts stand on), `traffic` their packets and bytes per second, minute
-/// and hour (what charts read).
-pub fn assert_positions_agree(db: &Path) {
+/// Asserts that the tables pcapidx keeps up to date as it indexes hold what
+/// the flows and their positions (`packets`) say, after any run, forget or
+/// reindex: `file_flows` exactly their (file, flow) pairs (what `--in-file`
+/// and the files' flow counts stand on), `traffic` their packets and bytes
+/// per second, minute and hour (what charts read), `tallies` the summary's
+/// groupings of the flows.
+pub fn assert_kept_tables_agree(db: &Path) {
     let pairs = |q: &str| -> Vec<(u64, u64)> {
         let mut v: Vec<(u64, u64)> = sql(db, q)
             .iter()
@@ -400,4 +401,20 @@ pub fn assert_positions_agree(db: &Path) {
             db.display()
         );
     }
+}
+
+/// Turns an index of schema 7 back into what schema 6 wrote (no
+/// `file_flows`, `traffic`, `tallies`, `files.out_of_line_ts` or
+/// `flow_data.turned`; version 3's flows view), to test upgrades.
+pub fn undo_schema_7(db: &Path) {
+    let v3 = pcapidx_store::MIGRATIONS[2].2;
+    let view = &v3[v3.find("CREATE VIEW flows AS").unwrap()..];
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(&format!(
+        "DROP TABLE file_flows; DROP TABLE traffic; DROP TABLE tallies;
+         ALTER TABLE files DROP COLUMN out_of_line_ts;
+         DROP VIEW flows; {view} ALTER TABLE flow_data DROP COLUMN turned;
+         PRAGMA user_version = 6;"
+    ))
+    .unwrap();
 }

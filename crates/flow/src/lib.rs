@@ -37,4 +37,6 @@ pub use community::{CommunityId, community_id, icmp_ports};
 pub use key::{FlowKey, KeyKind, Keyed, Summary};
 pub use orient::{Orient, ServerPorts, Turned};
 pub use state::{SavedFlow, StateError, decode_all, without as states_without};
-pub use tracker::{Config, FlowRecord, FlowSink, PacketIn, Payload, Tracker, TrackerStats};
+pub use tracker::{
+    Config, FlowRecord, FlowSink, PacketIn, Payload, RowCounts, Tracker, TrackerStats,
+};

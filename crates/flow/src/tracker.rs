@@ -140,6 +140,27 @@ pub struct FlowRecord {
     pub turned: Option<Turned>,
 }
 
+/// What a flow's last row said of its counts and MACs: what the store takes
+/// out of its running totals before adding the new row's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub src_mac: Option<[u8; 6]>,
+    pub dst_mac: Option<[u8; 6]>,
+}
+
+impl RowCounts {
+    pub fn of(rec: &FlowRecord) -> Self {
+        RowCounts {
+            packets: rec.packets,
+            bytes: rec.bytes,
+            src_mac: rec.src_mac,
+            dst_mac: rec.dst_mac,
+        }
+    }
+}
+
 /// A flow's payload bytes per direction (see [`crate::payload`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Payload {
@@ -178,8 +199,15 @@ pub trait FlowSink {
     /// the first chunk of its position list (`first_chunk`): most flows
     /// have no other, and a chunk stored in the row costs no row and no
     /// index entry of its own. `new_files`: the files it has packets in that
-    /// no earlier row of it named (what the store's file-to-flows table needs).
-    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]);
+    /// no earlier row of it named (what the store's file-to-flows table needs);
+    /// `before`: what its previous row said (None: this is its first).
+    fn flow(
+        &mut self,
+        rec: &FlowRecord,
+        first_chunk: Option<Vec<u8>>,
+        new_files: &[u32],
+        before: Option<RowCounts>,
+    );
     /// At a checkpoint: the state of every flow that may continue, replacing
     /// the previous one (see [`crate::state::encode_all`]).
     fn open_flows(&mut self, state: Vec<u8>);
@@ -244,6 +272,8 @@ pub(crate) struct Active {
     last_file: u32,
     /// How many of `files` a row handed to the sink has named.
     files_out: usize,
+    /// What the last row handed to the sink said (None: none yet).
+    row_out: Option<RowCounts>,
     enc: Encoder,
     /// Changed since the sink last had its row.
     dirty: bool,
@@ -264,11 +294,12 @@ impl Active {
                 if let Some(c) = pending {
                     sink.chunk(self.rec.id, c);
                 }
-                sink.flow(&self.rec, None, &self.files);
+                sink.flow(&self.rec, None, &self.files, self.row_out);
             } else {
-                sink.flow(&self.rec, pending, &self.files);
+                sink.flow(&self.rec, pending, &self.files, self.row_out);
             }
             self.files_out = self.files.len();
+            self.row_out = Some(RowCounts::of(&self.rec));
             self.stored = true;
             self.dirty = false;
             return;
@@ -277,8 +308,9 @@ impl Active {
             sink.chunk(self.rec.id, self.enc.take());
         }
         if row {
-            sink.flow(&self.rec, None, &self.files[self.files_out..]);
+            sink.flow(&self.rec, None, &self.files[self.files_out..], self.row_out);
             self.files_out = self.files.len();
+            self.row_out = Some(RowCounts::of(&self.rec));
             self.dirty = false;
         }
     }
@@ -474,14 +506,16 @@ impl Tracker {
         self.next_id = self.next_id.max(rec.id + 1);
         let timeout = self.timeout(&rec.key, &tcp);
         let (deadline, id) = (rec.last_ts_ns.saturating_add(timeout), rec.id);
+        let row_out = Some(RowCounts::of(&rec));
         let slot = self.insert(Active {
             hash: rec.key.hash64(),
             rec,
             tcp,
             holes,
             last_file: files.last().copied().unwrap_or(u32::MAX),
-            // The run that saved it wrote rows naming all of them.
+            // The run that saved it wrote rows naming all of them, and its row.
             files_out: files.len(),
+            row_out,
             files,
             enc: Encoder::new(),
             dirty: false,
@@ -606,6 +640,7 @@ impl Tracker {
             files: Vec::new(),
             last_file: u32::MAX,
             files_out: 0,
+            row_out: None,
             enc: Encoder::new(),
             dirty: true,
             stored: false,
@@ -914,7 +949,19 @@ mod tests {
             let v = self.chunks.entry(id).or_default();
             pcapidx_positions::decode_into(&data, v).unwrap();
         }
-        fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]) {
+        fn flow(
+            &mut self,
+            rec: &FlowRecord,
+            first_chunk: Option<Vec<u8>>,
+            new_files: &[u32],
+            before: Option<RowCounts>,
+        ) {
+            assert_eq!(
+                before,
+                self.flows.get(&rec.id).map(RowCounts::of),
+                "flow {}: what its last row said",
+                rec.id
+            );
             let named = self.files.entry(rec.id).or_default();
             for f in new_files {
                 assert!(!named.contains(f), "flow {} named file {f} twice", rec.id);

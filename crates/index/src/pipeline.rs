@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use pcapidx_capture::{Fingerprint, Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
-use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, Summary, Tracker};
+use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, RowCounts, Summary, Tracker};
 use pcapidx_store::{FileRow, FileStatus, Store, StoreError, Traffic};
 
 use crate::filter::IgnoreFilter;
@@ -100,9 +100,9 @@ fn decode_batch(b: RawBatch, filter: &IgnoreFilter) -> Vec<DItem> {
 /// One write for the store, applied at the next commit.
 pub(crate) enum Write {
     Chunk(u64, Vec<u8>),
-    /// A flow's row, the first time with its first position chunk, and the
-    /// files no earlier row of it named.
-    Flow(FlowRecord, Option<Vec<u8>>, Vec<u32>),
+    /// A flow's row, the first time with its first position chunk, the
+    /// files no earlier row of it named, and what its previous row said.
+    Flow(FlowRecord, Option<Vec<u8>>, Vec<u32>, Option<RowCounts>),
     OpenFlows(Vec<u8>),
     File(FileRow, Vec<Interface>),
     /// The flows' packets per second, minute and hour since the last commit.
@@ -115,9 +115,19 @@ impl FlowSink for Writes<'_> {
     fn chunk(&mut self, flow_id: u64, data: Vec<u8>) {
         self.0.push(Write::Chunk(flow_id, data));
     }
-    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]) {
-        self.0
-            .push(Write::Flow(rec.clone(), first_chunk, new_files.to_vec()));
+    fn flow(
+        &mut self,
+        rec: &FlowRecord,
+        first_chunk: Option<Vec<u8>>,
+        new_files: &[u32],
+        before: Option<RowCounts>,
+    ) {
+        self.0.push(Write::Flow(
+            rec.clone(),
+            first_chunk,
+            new_files.to_vec(),
+            before,
+        ));
     }
     fn open_flows(&mut self, state: Vec<u8>) {
         self.0.push(Write::OpenFlows(state));
@@ -150,8 +160,14 @@ impl FlowSink for HandedWrites<'_> {
         Writes(self.writes).chunk(flow_id, data);
         self.pushed();
     }
-    fn flow(&mut self, rec: &FlowRecord, first_chunk: Option<Vec<u8>>, new_files: &[u32]) {
-        Writes(self.writes).flow(rec, first_chunk, new_files);
+    fn flow(
+        &mut self,
+        rec: &FlowRecord,
+        first_chunk: Option<Vec<u8>>,
+        new_files: &[u32],
+        before: Option<RowCounts>,
+    ) {
+        Writes(self.writes).flow(rec, first_chunk, new_files, before);
         self.pushed();
     }
     fn open_flows(&mut self, state: Vec<u8>) {
@@ -266,8 +282,8 @@ fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), St
     for w in writes.drain(..) {
         match w {
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
-            Write::Flow(rec, first_chunk, files) => {
-                b.put_flow(&rec, first_chunk.as_deref())?;
+            Write::Flow(rec, first_chunk, files, before) => {
+                b.put_flow(&rec, first_chunk.as_deref(), before.as_ref())?;
                 b.put_flow_files(rec.id, &files)?;
             }
             Write::OpenFlows(state) => b.put_open_flows(&state)?,

@@ -183,6 +183,7 @@ impl Store {
             [ids_json(file_ids)],
         )?;
         traffic.save(tx)?;
+        crate::tallies::recompute(tx)?;
         // Flows still open: the deleted ones are no longer, and the others'
         // file lists lose the forgotten files.
         let state: Option<Vec<u8>> = tx

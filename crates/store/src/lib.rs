@@ -22,6 +22,7 @@ mod packets_vtab;
 mod read;
 mod reports;
 mod summary;
+mod tallies;
 mod timeline;
 mod write;
 
@@ -527,7 +528,7 @@ mod tests {
             } else {
                 macs[next(6) as usize]
             };
-            b.put_flow(&f, None).unwrap();
+            b.put_flow(&f, None, None).unwrap();
         }
         b.commit().unwrap();
         for (table, limit) in [
@@ -635,8 +636,12 @@ mod tests {
             let mut b = store.batch().unwrap();
             for i in 0..2000 {
                 let id = round * 2000 + i + 1;
-                b.put_flow(&flow(id, "10.0.0.1", "10.0.0.2", id as i64), Some(&chunk))
-                    .unwrap();
+                b.put_flow(
+                    &flow(id, "10.0.0.1", "10.0.0.2", id as i64),
+                    Some(&chunk),
+                    None,
+                )
+                .unwrap();
             }
             b.commit().unwrap();
             wal_sizes.push(size(&wal));
@@ -678,7 +683,7 @@ mod tests {
             let store = Store::open(&path).unwrap();
             store.defer_indexes(bytes).unwrap();
             let mut b = store.batch().unwrap();
-            b.put_flow(&flow(id, "10.0.0.1", "10.0.0.2", 0), None)
+            b.put_flow(&flow(id, "10.0.0.1", "10.0.0.2", 0), None, None)
                 .unwrap();
             let mut file = FileRow::new(format!("{id}.pcap"), bytes, 0, FileStatus::Ok);
             file.indexed_bytes = bytes;
@@ -792,7 +797,8 @@ mod tests {
             } else {
                 "10.0.0.53"
             };
-            b.put_flow(&flow(i as u64 + 1, a, other, 0), None).unwrap();
+            b.put_flow(&flow(i as u64 + 1, a, other, 0), None, None)
+                .unwrap();
         }
         b.commit().unwrap();
         store.build_indexes(1).unwrap();
@@ -858,7 +864,8 @@ mod tests {
             } else {
                 ("2001:db8::1", "2001:db8::53")
             };
-            b.put_flow(&flow(i as u64 + 1, s, d, *ts), None).unwrap();
+            b.put_flow(&flow(i as u64 + 1, s, d, *ts), None, None)
+                .unwrap();
         }
         b.commit().unwrap();
         let mut st = store

@@ -144,7 +144,7 @@ fn apply_steps(conn: &Connection, from: i64, to: i64) -> Result<()> {
 }
 
 /// What a migration's SQL cannot do itself: rows computed from the position
-/// blobs, which only Rust decodes (version 7: `file_flows` and `traffic`).
+/// blobs, which only Rust decodes (version 7: `file_flows`, `traffic` and `tallies`).
 fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     if version != 7 {
         return Ok(());
@@ -175,7 +175,8 @@ fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     traffic.save(conn).map_err(|e| match e {
         crate::StoreError::Sqlite(e) => e,
         other => rusqlite::Error::ModuleError(other.to_string()),
-    })
+    })?;
+    crate::tallies::recompute(conn)
 }
 
 #[cfg(test)]
@@ -189,7 +190,7 @@ mod tests {
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".sql") && n != "indexes.sql")
+            .filter(|n| n.ends_with(".sql") && n.starts_with(|c: char| c.is_ascii_digit()))
             .collect();
         names.sort();
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.1).collect();

@@ -398,10 +398,21 @@ pub fn summary_sections(top: u32, window: TimeWindow) -> Vec<Section> {
                 (SELECT coalesce(sum(filtered_packets), 0) FROM files) AS packets_filtered,
                 (SELECT coalesce(sum(undecodable_packets), 0) FROM files) AS packets_undecodable,
                 (SELECT coalesce(sum(out_of_line_ts), 0) FROM files) AS times_out_of_line,
-                (SELECT count(*) FROM {fd}) AS flows,
-                (SELECT coalesce(sum(bytes_fwd + bytes_rev), 0) FROM {fd}) AS flow_bytes,
+                {flows} AS flows,
+                {flow_bytes} AS flow_bytes,
                 {since} AS window_since,
                 {until} AS window_until",
+                // The whole index's from the kept tallies, a window's by a scan.
+                flows = if window.is_all() {
+                    "(SELECT coalesce(sum(flows), 0) FROM tallies WHERE kind = 1)".to_string()
+                } else {
+                    format!("(SELECT count(*) FROM {fd})")
+                },
+                flow_bytes = if window.is_all() {
+                    "(SELECT coalesce(sum(bytes), 0) FROM tallies WHERE kind = 1)".to_string()
+                } else {
+                    format!("(SELECT coalesce(sum(bytes_fwd + bytes_rev), 0) FROM {fd})")
+                },
                 since = window.since_ns.map_or("NULL".into(), |t| format!("ts_iso({t})")),
                 until = window.until_ns.map_or("NULL".into(), |t| format!("ts_iso({t})")),
             ),

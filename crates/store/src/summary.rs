@@ -13,7 +13,7 @@ use rusqlite::types::{Value, ValueRef};
 
 use crate::format::{IpKey, mac_from_key};
 use crate::reports::{Section, TimeWindow, summary_sections};
-use crate::{Result, Store};
+use crate::{Result, Store, tallies};
 
 /// A section's result: column names and rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +117,13 @@ impl Store {
     /// Every section of `pcapidx summary`, in order; lists hold at most
     /// `top` rows; the flow sections count the flows of `window`.
     pub fn summary(&self, top: u32, window: TimeWindow) -> Result<Vec<(Section, Table)>> {
-        let tallies = self.tally(true, window)?;
+        // The whole index: the groupings kept as flows were written; a
+        // window: one scan of its flows.
+        let tallies = if window.is_all() {
+            self.kept_tallies()?
+        } else {
+            self.tally(true, window)?
+        };
         let mut out = Vec::new();
         for s in summary_sections(top, window) {
             let t = match s.key {
@@ -237,6 +243,50 @@ impl Store {
             columns: names.iter().map(|s| s.to_string()).collect(),
             rows,
         })
+    }
+
+    /// The grouping tallies as `tallies` keeps them (per MAC, only what
+    /// the vendors section needs: flows, and packets as `sent`).
+    fn kept_tallies(&self) -> Result<Tallies> {
+        let mut t = Tallies::default();
+        let totals = |[flows, packets, bytes]: [i64; 3]| Totals {
+            flows,
+            packets,
+            bytes,
+        };
+        for (key, n) in tallies::read(&self.conn, tallies::PROTOCOL)? {
+            let k = match key {
+                Value::Integer(k) if k >= 256 => (None, k - 256),
+                Value::Integer(k) => (Some(k), 0),
+                _ => continue,
+            };
+            t.protocols.insert(k, totals(n));
+        }
+        for (key, n) in tallies::read(&self.conn, tallies::ADDRESS)? {
+            let k = match key {
+                Value::Integer(i) => AddrKey::Int(i),
+                Value::Blob(b) => AddrKey::Blob(b),
+                _ => continue,
+            };
+            t.talkers.insert(k, totals(n));
+        }
+        for (key, n) in tallies::read(&self.conn, tallies::SERVICE)? {
+            if let Value::Text(s) = key {
+                t.services.insert(s, totals(n));
+            }
+        }
+        for (key, [flows, packets, _]) in tallies::read(&self.conn, tallies::MAC)? {
+            if let Value::Integer(m) = key {
+                let mac = MacTotals {
+                    flows,
+                    sent: packets,
+                    received: 0,
+                    ..MacTotals::NONE
+                };
+                t.macs.insert(m, mac);
+            }
+        }
+        Ok(t)
     }
 
     /// One scan of `flow_data` (the flows of `window`): every tally, or

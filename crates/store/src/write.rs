@@ -2,13 +2,13 @@
 use std::collections::HashMap;
 
 use pcapidx_capture::Interface;
-use pcapidx_flow::{FlowRecord, KeyKind};
+use pcapidx_flow::{FlowRecord, KeyKind, RowCounts};
 use rusqlite::{Connection, Statement, params};
 
-use crate::Result;
 use crate::checkpoint::Checkpointer;
 use crate::format::{IpKey, ip6_text, mac_key};
 use crate::read::FileRow;
+use crate::{Result, tallies};
 
 /// Binds each value with its own type and executes. `params!` binds
 /// through `&dyn ToSql`, a call that cannot be inlined; for a flow row's 25
@@ -68,6 +68,8 @@ pub struct Batch<'a> {
     chunk: Statement<'a>,
     flow_file: Statement<'a>,
     tracker: Statement<'a>,
+    /// What the flow rows written add to `tallies`, saved at the commit.
+    tallies: tallies::Pending<'a>,
     done: bool,
 }
 
@@ -145,6 +147,7 @@ impl<'a> Batch<'a> {
                 flow_file: conn
                     .prepare("INSERT OR IGNORE INTO file_flows (file_id, flow_id) VALUES (?, ?)")?,
                 tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
+                tallies: Default::default(),
                 done: false,
             })
         };
@@ -214,8 +217,15 @@ impl<'a> Batch<'a> {
     }
 
     /// Inserts or updates a flow's row; `first_chunk` (the first chunk of
-    /// its positions) is stored with the row's first write.
-    pub fn put_flow(&mut self, r: &FlowRecord, first_chunk: Option<&[u8]>) -> Result<()> {
+    /// its positions) is stored with the row's first write; `before`: what
+    /// the flow's previous row said (None: this is its first), which the
+    /// summary's tallies take out before adding this one.
+    pub fn put_flow(
+        &mut self,
+        r: &FlowRecord,
+        first_chunk: Option<&[u8]>,
+        before: Option<&RowCounts>,
+    ) -> Result<()> {
         let k = &r.key;
         let ip = k.kind != KeyKind::L2;
         let ((src, sp), (dst, dp)) = (r.src(), r.dst());
@@ -228,10 +238,13 @@ impl<'a> Batch<'a> {
         let tcp = ip && k.proto == 6;
         let flags = |f: u8| tcp.then_some(f);
         let vlans = k.vlans();
+        let services: &'a Services = self.services;
         let service = match (ip, port(sp), port(dp)) {
-            (true, Some(sp), Some(dp)) => self.services.guess(k.proto, dp, sp),
+            (true, Some(sp), Some(dp)) => services.guess(k.proto, dp, sp),
             _ => None,
         };
+        self.tallies
+            .flow(&tallies::Groups::of(r, service), before, &RowCounts::of(r));
         let community_id = r.community_id();
         let payload = r.payload.as_ref();
         let count = |v: Option<u64>| v.map(|n| n as i64);
@@ -295,6 +308,7 @@ impl<'a> Batch<'a> {
     }
 
     pub fn commit(mut self) -> Result<()> {
+        self.tallies.save(self.conn)?;
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
         self.checkpointer.wake();
