@@ -171,6 +171,11 @@ fn the_api_answers_what_the_command_line_prints() {
         count["flows"].as_u64().unwrap() as usize,
         sql(&db, &format!("SELECT flow_id FROM flows WHERE {w}")).len()
     );
+    let all: serde_json::Value = serde_json::from_slice(&ok(&s, "/api/flows/count")).unwrap();
+    assert_eq!(
+        all["flows"].as_u64().unwrap() as usize,
+        sql(&db, "SELECT flow_id FROM flows").len()
+    );
     let rows: serde_json::Value = serde_json::from_slice(&ok(
         &s,
         "/api/sql?q=SELECT%20count(*)%20AS%20n%20FROM%20flows",

@@ -387,7 +387,13 @@ pub(crate) async fn flow_count(State(st): State<Arc<AppState>>, RawQuery(q): Raw
             ..filters.query()
         };
         let (sql, params) = pcapidx_store::flows_sql(&q);
-        let sql = format!("SELECT count(*) AS flows FROM ({sql})");
+        // All of them: the kept tallies know, without counting rows.
+        let (sql, params) = if q.filters() {
+            (format!("SELECT count(*) AS flows FROM ({sql})"), params)
+        } else {
+            let all = "SELECT coalesce(sum(flows), 0) AS flows FROM tallies WHERE kind = 1";
+            (all.to_string(), Vec::new())
+        };
         let out = print(store, &sql, &params, Format::Jsonl, 1)?.body;
         Ok(body(Format::Json, out))
     })
