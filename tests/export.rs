@@ -169,6 +169,49 @@ fn exports_are_read_by_duckdb_as_one_table_and_carved_back() {
         assert_eq!(dv(&a["src_ip"]), cell(&b["src_ip"]));
         assert_eq!(dv(&a["b"]), cell(&b["b"]));
     }
+    // Each row names its files (what a carve needs to find the packets), as
+    // the positions do.
+    let named = duck(&format!(
+        "SELECT flow_id, array_to_string(file_paths, '|') AS p FROM {} WHERE sensor = 'alpha' ORDER BY flow_id",
+        latest(&lake)
+    ));
+    let want = sql(
+        &alpha,
+        "SELECT flow_id, group_concat(path, '|') AS p FROM (SELECT DISTINCT flow_id, file_id, path
+         FROM packets JOIN files USING (file_id) ORDER BY flow_id, file_id) GROUP BY flow_id ORDER BY flow_id",
+    );
+    assert_eq!(named.len(), want.len());
+    for (a, b) in named.iter().zip(&want) {
+        assert_eq!(
+            (dv(&a["flow_id"]), dv(&a["p"])),
+            (cell(&b["flow_id"]), cell(&b["p"]))
+        );
+    }
+    assert!(
+        named.iter().any(|r| dv(&r["p"]).contains('|')),
+        "a flow in several files"
+    );
+    // Address keys sort and range-scan across families: 16 bytes, IPv4 as
+    // ::ffff:a.b.c.d, so a CIDR is a BETWEEN.
+    let in_range = duck(&format!(
+        "SELECT count(*) AS n FROM {} WHERE sensor = 'alpha' AND src_key BETWEEN
+         from_hex('00000000000000000000ffff0a010000') AND from_hex('00000000000000000000ffff0a01ffff')",
+        latest(&lake)
+    ));
+    let want = sql(
+        &alpha,
+        "SELECT count(*) AS n FROM flows WHERE src_key BETWEEN cidr_first('10.1.0.0/16') AND cidr_last('10.1.0.0/16')",
+    );
+    assert_eq!(dv(&in_range[0]["n"]), cell(&want[0]["n"]));
+    assert_ne!(cell(&want[0]["n"]), "0");
+    let v6_last = duck(&format!(
+        "SELECT src_ip FROM {} WHERE sensor = 'alpha' ORDER BY src_key DESC NULLS LAST LIMIT 1",
+        latest(&lake)
+    ));
+    assert!(
+        dv(&v6_last[0]["src_ip"]).contains(':'),
+        "IPv6 sorts after IPv4: {v6_last:?}"
+    );
     // The second export of alpha added its new flows and the flows open at
     // the first, no more: and no file of the first was rewritten.
     let second = duck(&format!(

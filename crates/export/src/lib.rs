@@ -17,7 +17,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::builder::{
+    FixedSizeBinaryBuilder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -27,7 +29,7 @@ use pcapidx_store::{ExportState, QueryRow, Store, StoreError, Value};
 use thiserror::Error;
 
 /// Written into every file's key-value metadata.
-pub const PARQUET_SCHEMA_VERSION: &str = "1";
+pub const PARQUET_SCHEMA_VERSION: &str = "2";
 
 /// Rows per row group (and the most held in memory at once).
 const ROW_GROUP: usize = 65_536;
@@ -78,7 +80,12 @@ const TEXT: &[&str] = &[
 ];
 
 fn kind(column: &str) -> DataType {
-    if TEXT.contains(&column) {
+    if column == "src_key" || column == "dst_key" {
+        // 16 bytes, IPv4 as ::ffff:a.b.c.d: sorts and range-scans across families.
+        DataType::FixedSizeBinary(16)
+    } else if column == "file_paths" {
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+    } else if TEXT.contains(&column) {
         DataType::Utf8
     } else if column.ends_with("_ts_ns") || column.ends_with("_at_ns") || column == "mtime_ns" {
         DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
@@ -106,20 +113,38 @@ pub fn export(store: &Store, dest: &Path) -> Result<Exported, ExportError> {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let sql = format!(
-        "SELECT {}, {version} AS export_version FROM flows
-         WHERE flow_id > {} OR flow_id IN ({open_list}) ORDER BY first_ts_ns, flow_id",
-        pcapidx_store::FLOW_COLUMNS,
+    let chosen = format!(
+        "flow_id > {} OR flow_id IN ({open_list})",
         before.max_flow_id
     );
+    let sql = format!(
+        "SELECT {}, src_key, dst_key, {version} AS export_version FROM flows
+         WHERE {chosen} ORDER BY first_ts_ns, flow_id",
+        pcapidx_store::FLOW_COLUMNS,
+    );
+    // What a carve needs to find each flow's packets again: its files' paths
+    // (from `file_flows`, one pass over the flows exported).
+    let paths = file_paths(store, &chosen)?;
     let flows_dir = dest.join("flows").join(format!("sensor={sensor}"));
     let mut part: Option<Part> = None;
     let mut max_id = before.max_flow_id;
     let mut columns: Vec<String> = Vec::new();
     let r = store.query::<ExportError>(&sql, &[], |row| {
         match row {
-            QueryRow::Columns(c) => columns = c.to_vec(),
+            QueryRow::Columns(c) => {
+                columns = c.to_vec();
+                columns.push("file_paths".into());
+            }
             QueryRow::Values(v) => {
+                let id = match v.get(column(&columns, "flow_id")) {
+                    Some(Value::Integer(id)) => *id as u64,
+                    _ => 0,
+                };
+                let mut v = v.to_vec();
+                v.push(paths.get(&id).map_or(Value::Null, |p| {
+                    Value::Text(serde_json::Value::from(p.clone()).to_string())
+                }));
+                let v = &v[..];
                 let ts = match v.get(column(&columns, "first_ts_ns")) {
                     Some(Value::Integer(t)) => *t,
                     _ => 0,
@@ -179,6 +204,29 @@ pub fn export(store: &Store, dest: &Path) -> Result<Exported, ExportError> {
         version,
         max_flow_id: max_id,
         open: open_now,
+    })?;
+    Ok(out)
+}
+
+/// The paths of the files of each flow `chosen` (an SQL condition on
+/// `flow_id`) selects, in file id order.
+fn file_paths(
+    store: &Store,
+    chosen: &str,
+) -> Result<std::collections::HashMap<u64, Vec<String>>, ExportError> {
+    let mut out: std::collections::HashMap<u64, Vec<String>> = Default::default();
+    let sql = format!(
+        "SELECT ff.flow_id, f.path FROM file_flows ff JOIN files f USING (file_id)
+         WHERE {} ORDER BY ff.flow_id, ff.file_id",
+        chosen.replace("flow_id", "ff.flow_id")
+    );
+    store.query::<ExportError>(&sql, &[], |row| {
+        if let QueryRow::Values(v) = row
+            && let (Some(Value::Integer(id)), Some(Value::Text(path))) = (v.first(), v.get(1))
+        {
+            out.entry(*id as u64).or_default().push(path.clone());
+        }
+        Ok(())
     })?;
     Ok(out)
 }
@@ -290,6 +338,46 @@ fn array<'a>(t: &DataType, values: impl Iterator<Item = &'a Value>) -> ArrayRef 
                     Value::Integer(i) => b.append_value(i.to_string()),
                     Value::Real(f) => b.append_value(f.to_string()),
                     _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::FixedSizeBinary(n) => {
+            let mut b = FixedSizeBinaryBuilder::new(*n);
+            for v in values {
+                let key = match v {
+                    Value::Integer(i) => {
+                        let mut k = [0u8; 16];
+                        k[10] = 0xff;
+                        k[11] = 0xff;
+                        k[12..].copy_from_slice(&(*i as u32).to_be_bytes());
+                        Some(k)
+                    }
+                    Value::Blob(b) => <[u8; 16]>::try_from(b.as_slice()).ok(),
+                    _ => None,
+                };
+                match key {
+                    Some(k) => b.append_value(k).unwrap_or_else(|_| b.append_null()),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::List(_) => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for v in values {
+                let items: Option<Vec<String>> = match v {
+                    Value::Text(t) => serde_json::from_str(t).ok(),
+                    _ => None,
+                };
+                match items {
+                    Some(items) => {
+                        for i in items {
+                            b.values().append_value(i);
+                        }
+                        b.append(true);
+                    }
+                    None => b.append(false),
                 }
             }
             Arc::new(b.finish())
