@@ -3,13 +3,25 @@
 
 -- Which flows have packets in which file, written as flows are (so "the
 -- flows of file 3" and a file's flow count are index lookups, not a scan of
--- every position). An index of an earlier version gets its rows from the
--- position lists when it is opened for writing (crates/store/src/migrate.rs).
-CREATE TABLE file_flows (
-    file_id INTEGER NOT NULL,
-    flow_id INTEGER NOT NULL,
-    PRIMARY KEY (file_id, flow_id)
+-- every position), as runs of consecutive flow ids: flow ids are given in
+-- the order flows start, so a file's flows are few runs (those that started
+-- in it, and those that went on into it). Every id of a run is a flow with
+-- a packet in the file, or a flow since deleted (forgotten), which the
+-- `file_flows` view's join leaves out. An index of an earlier version gets
+-- its rows from the position lists when it is upgraded (migrate.rs).
+CREATE TABLE file_flow_ranges (
+    file_id       INTEGER NOT NULL,
+    first_flow_id INTEGER NOT NULL,
+    last_flow_id  INTEGER NOT NULL,
+    PRIMARY KEY (file_id, first_flow_id)
 ) WITHOUT ROWID;
+
+-- One row per (file, flow) pair: `SELECT flow_id FROM file_flows WHERE file_id = 3`
+-- reads that file's runs and the flows in them, by flow id.
+CREATE VIEW file_flows AS
+SELECT r.file_id AS file_id, f.flow_id AS flow_id
+FROM file_flow_ranges r
+JOIN flow_data f ON f.flow_id BETWEEN r.first_flow_id AND r.last_flow_id;
 
 -- Packets and bytes of the flows per second (level 0), minute (1) and hour
 -- (2): slot = the time in ns divided by the level's length. Counted packet

@@ -411,7 +411,7 @@ pub fn undo_schema_7(db: &Path) {
     let view = &v3[v3.find("CREATE VIEW flows AS").unwrap()..];
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(&format!(
-        "DROP TABLE file_flows; DROP TABLE traffic; DROP TABLE tallies;
+        "DROP VIEW file_flows; DROP TABLE file_flow_ranges; DROP TABLE traffic; DROP TABLE tallies;
          ALTER TABLE files DROP COLUMN out_of_line_ts;
          DROP VIEW flows; {view} ALTER TABLE flow_data DROP COLUMN turned;
          PRAGMA user_version = 6;"

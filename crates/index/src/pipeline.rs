@@ -102,11 +102,31 @@ pub(crate) enum Write {
     Chunk(u64, Vec<u8>),
     /// A flow's row, the first time with its first position chunk, the
     /// files no earlier row of it named, and what its previous row said.
-    Flow(FlowRecord, Option<Vec<u8>>, Vec<u32>, Option<RowCounts>),
+    Flow(FlowRecord, Option<Vec<u8>>, NewFiles, Option<RowCounts>),
     OpenFlows(Vec<u8>),
     File(FileRow, Vec<Interface>),
     /// The flows' packets per second, minute and hour since the last commit.
     Traffic(Traffic),
+}
+
+/// A flow row's new files: almost always none or one, kept without an
+/// allocation.
+pub(crate) struct NewFiles {
+    first: Option<u32>,
+    rest: Vec<u32>,
+}
+
+impl NewFiles {
+    fn of(files: &[u32]) -> Self {
+        NewFiles {
+            first: files.first().copied(),
+            rest: files.get(1..).map_or_else(Vec::new, <[u32]>::to_vec),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.first.into_iter().chain(self.rest.iter().copied())
+    }
 }
 
 struct Writes<'a>(&'a mut Vec<Write>);
@@ -125,7 +145,7 @@ impl FlowSink for Writes<'_> {
         self.0.push(Write::Flow(
             rec.clone(),
             first_chunk,
-            new_files.to_vec(),
+            NewFiles::of(new_files),
             before,
         ));
     }
@@ -284,7 +304,7 @@ fn apply(b: &mut pcapidx_store::Batch, writes: &mut Vec<Write>) -> Result<(), St
             Write::Chunk(id, data) => b.put_chunk(id, &data)?,
             Write::Flow(rec, first_chunk, files, before) => {
                 b.put_flow(&rec, first_chunk.as_deref(), before.as_ref())?;
-                b.put_flow_files(rec.id, &files)?;
+                b.put_flow_files(rec.id, files.iter())?;
             }
             Write::OpenFlows(state) => b.put_open_flows(&state)?,
             Write::Traffic(mut t) => b.put_traffic(&mut t)?,

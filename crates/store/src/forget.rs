@@ -179,7 +179,7 @@ impl Store {
             out.flows_trimmed += 1;
         }
         tx.execute(
-            "DELETE FROM file_flows WHERE file_id IN (SELECT value FROM json_each(?1))",
+            "DELETE FROM file_flow_ranges WHERE file_id IN (SELECT value FROM json_each(?1))",
             [ids_json(file_ids)],
         )?;
         traffic.save(tx)?;

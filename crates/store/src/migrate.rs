@@ -150,8 +150,7 @@ fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
         return Ok(());
     }
     let mut read = conn.prepare("SELECT flow_id, data FROM flow_chunks")?;
-    let mut put =
-        conn.prepare("INSERT OR IGNORE INTO file_flows (file_id, flow_id) VALUES (?, ?)")?;
+    let mut pairs: Vec<(u32, u64)> = Vec::new();
     let mut rows = read.query([])?;
     let mut positions = Vec::new();
     let mut files: Vec<u32> = Vec::new();
@@ -168,14 +167,16 @@ fn fill(conn: &Connection, version: i64) -> rusqlite::Result<()> {
             }
             traffic.add(p.ts_ns, p.orig_len);
         }
-        for &f in &files {
-            put.execute(rusqlite::params![f, flow_id])?;
-        }
+        pairs.extend(files.iter().map(|&f| (f, flow_id as u64)));
     }
-    traffic.save(conn).map_err(|e| match e {
+    drop(rows);
+    drop(read);
+    let plain = |e: crate::StoreError| match e {
         crate::StoreError::Sqlite(e) => e,
         other => rusqlite::Error::ModuleError(other.to_string()),
-    })?;
+    };
+    crate::write::save_file_flows(conn, &mut pairs).map_err(plain)?;
+    traffic.save(conn).map_err(plain)?;
     crate::tallies::recompute(conn)
 }
 

@@ -6,11 +6,10 @@
 //! tracker hands along), gathered per transaction and added at its commit.
 //! Forgetting files recomputes them from the flows (`tallies.sql`), as the
 //! upgrade to schema 7 computes them.
-use std::collections::HashMap;
-
 use pcapidx_flow::{FlowRecord, KeyKind, RowCounts};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ToSql, params};
+use rustc_hash::FxHashMap;
 
 use crate::Result;
 use crate::format::{IpKey, mac_key};
@@ -73,12 +72,23 @@ impl<'a> Groups<'a> {
     }
 }
 
-/// What the writes of one transaction add to `tallies`.
+/// What the writes of one transaction add to `tallies`: a map per kind of
+/// key (hashing a plain integer is most of what a flow write costs here).
 #[derive(Default)]
 pub(crate) struct Pending<'a> {
-    sums: HashMap<(i64, Key<'a>), [i64; 3]>,
+    protocols: FxHashMap<i64, [i64; 3]>,
+    v4: FxHashMap<i64, [i64; 3]>,
+    v6: FxHashMap<[u8; 16], [i64; 3]>,
+    services: FxHashMap<&'a str, [i64; 3]>,
+    macs: FxHashMap<i64, [i64; 3]>,
     /// Something was taken out: groups may be left empty.
     took_out: bool,
+}
+
+fn bump(sum: &mut [i64; 3], d: [i64; 3]) {
+    for (s, v) in sum.iter_mut().zip(d) {
+        *s += v;
+    }
 }
 
 impl<'a> Pending<'a> {
@@ -87,10 +97,8 @@ impl<'a> Pending<'a> {
         match before {
             // The same groups (MACs unchanged): what grew.
             Some(b) if (b.src_mac, b.dst_mac) == (now.src_mac, now.dst_mac) => {
-                let (p, by) = (
-                    total(&now.packets) - total(&b.packets),
-                    total(&now.bytes) - total(&b.bytes),
-                );
+                let p = total(&now.packets) - total(&b.packets);
+                let by = total(&now.bytes) - total(&b.bytes);
                 if p != 0 || by != 0 {
                     self.add(g, now, [0, p, by]);
                 }
@@ -105,50 +113,60 @@ impl<'a> Pending<'a> {
     }
 
     fn add(&mut self, g: &Groups<'a>, c: &RowCounts, d: [i64; 3]) {
-        let mut put = |kind: i64, key: Key<'a>| {
-            let e = self.sums.entry((kind, key)).or_default();
-            for (s, v) in e.iter_mut().zip(d) {
-                *s += v;
-            }
-        };
-        put(PROTOCOL, Key::Int(g.protocol));
+        bump(self.protocols.entry(g.protocol).or_default(), d);
         // Both ends, even when they are one address (as the summary's query).
         for a in [g.src, g.dst].into_iter().flatten() {
-            put(ADDRESS, a);
+            match a {
+                Key::Int(v) => bump(self.v4.entry(v).or_default(), d),
+                Key::V6(b) => bump(self.v6.entry(b).or_default(), d),
+                Key::Text(_) => {}
+            }
         }
         if let Some(s) = g.service {
-            put(SERVICE, Key::Text(s));
+            bump(self.services.entry(s).or_default(), d);
         }
         let (sm, dm) = (
             c.src_mac.as_ref().map(mac_key),
             c.dst_mac.as_ref().map(mac_key),
         );
         if let Some(m) = sm {
-            put(MAC, Key::Int(m));
+            bump(self.macs.entry(m).or_default(), d);
         }
         if let Some(m) = dm.filter(|&d| Some(d) != sm) {
-            put(MAC, Key::Int(m));
+            bump(self.macs.entry(m).or_default(), d);
         }
     }
 
     /// Adds the sums to `tallies` (inside the caller's transaction).
     pub(crate) fn save(&mut self, conn: &Connection) -> Result<()> {
-        if self.sums.is_empty() {
-            return Ok(());
-        }
         let mut st = conn.prepare_cached(
             "INSERT INTO tallies (kind, key, flows, packets, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (kind, key) DO UPDATE SET flows = flows + excluded.flows,
                 packets = packets + excluded.packets, bytes = bytes + excluded.bytes",
         )?;
-        for (&(kind, key), &[f, p, b]) in &self.sums {
-            st.execute(params![kind, key, f, p, b])?;
+        let mut put = |kind: i64, key: Key<'_>, [f, p, b]: [i64; 3]| {
+            st.execute(params![kind, key, f, p, b]).map(|_| ())
+        };
+        for (k, v) in self.protocols.drain() {
+            put(PROTOCOL, Key::Int(k), v)?;
         }
+        for (k, v) in self.v4.drain() {
+            put(ADDRESS, Key::Int(k), v)?;
+        }
+        for (k, v) in self.v6.drain() {
+            put(ADDRESS, Key::V6(k), v)?;
+        }
+        for (k, v) in self.services.drain() {
+            put(SERVICE, Key::Text(k), v)?;
+        }
+        for (k, v) in self.macs.drain() {
+            put(MAC, Key::Int(k), v)?;
+        }
+        drop(st);
         if self.took_out {
             conn.execute("DELETE FROM tallies WHERE flows <= 0", [])?;
+            self.took_out = false;
         }
-        self.sums.clear();
-        self.took_out = false;
         Ok(())
     }
 }

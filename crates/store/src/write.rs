@@ -55,6 +55,34 @@ impl Services {
     }
 }
 
+/// Adds (file id, flow id) pairs to `file_flow_ranges` as runs of
+/// consecutive flow ids (inside the caller's transaction), and empties them.
+pub(crate) fn save_file_flows(conn: &Connection, pairs: &mut Vec<(u32, u64)>) -> Result<()> {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut st = conn.prepare_cached(
+        "INSERT INTO file_flow_ranges (file_id, first_flow_id, last_flow_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (file_id, first_flow_id)
+         DO UPDATE SET last_flow_id = max(last_flow_id, excluded.last_flow_id)",
+    )?;
+    let mut run: Option<(u32, u64, u64)> = None;
+    for &(file, flow) in pairs.iter() {
+        run = match run {
+            Some((f, a, b)) if f == file && b + 1 == flow => Some((f, a, flow)),
+            Some((f, a, b)) => {
+                st.execute(params![f, a as i64, b as i64])?;
+                Some((file, flow, flow))
+            }
+            None => Some((file, flow, flow)),
+        };
+    }
+    if let Some((f, a, b)) = run {
+        st.execute(params![f, a as i64, b as i64])?;
+    }
+    pairs.clear();
+    Ok(())
+}
+
 /// One transaction of writes. Its statements are prepared once and reused
 /// for every row. Dropped without [`Batch::commit`], it rolls back.
 pub struct Batch<'a> {
@@ -66,7 +94,8 @@ pub struct Batch<'a> {
     iface: Statement<'a>,
     flow: Statement<'a>,
     chunk: Statement<'a>,
-    flow_file: Statement<'a>,
+    /// (file id, flow id) pairs for `file_flows`, inserted in order at the commit.
+    flow_files: Vec<(u32, u64)>,
     tracker: Statement<'a>,
     /// What the flow rows written add to `tallies`, saved at the commit.
     tallies: tallies::Pending<'a>,
@@ -144,8 +173,7 @@ impl<'a> Batch<'a> {
                         missed_fwd = excluded.missed_fwd, missed_rev = excluded.missed_rev",
                 )?,
                 chunk: conn.prepare("INSERT INTO packet_chunks (flow_id, data) VALUES (?, ?)")?,
-                flow_file: conn
-                    .prepare("INSERT OR IGNORE INTO file_flows (file_id, flow_id) VALUES (?, ?)")?,
+                flow_files: Vec::new(),
                 tracker: conn.prepare("INSERT OR REPLACE INTO tracker_state (id, state) VALUES (1, ?)")?,
                 tallies: Default::default(),
                 done: false,
@@ -288,12 +316,20 @@ impl<'a> Batch<'a> {
         t.save(self.conn)
     }
 
-    /// Records that the flow has packets in these files.
-    pub fn put_flow_files(&mut self, flow_id: u64, file_ids: &[u32]) -> Result<()> {
-        for &f in file_ids {
-            self.flow_file.execute(params![f, flow_id as i64])?;
-        }
+    /// Records that the flow has packets in these files (at the commit).
+    pub fn put_flow_files(
+        &mut self,
+        flow_id: u64,
+        file_ids: impl IntoIterator<Item = u32>,
+    ) -> Result<()> {
+        self.flow_files
+            .extend(file_ids.into_iter().map(|f| (f, flow_id)));
         Ok(())
+    }
+
+    /// The `file_flows` pairs gathered, as runs of consecutive flow ids.
+    fn save_flow_files(&mut self) -> Result<()> {
+        save_file_flows(self.conn, &mut self.flow_files)
     }
 
     pub fn put_chunk(&mut self, flow_id: u64, data: &[u8]) -> Result<()> {
@@ -308,6 +344,7 @@ impl<'a> Batch<'a> {
     }
 
     pub fn commit(mut self) -> Result<()> {
+        self.save_flow_files()?;
         self.tallies.save(self.conn)?;
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
