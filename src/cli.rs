@@ -671,6 +671,12 @@ pub struct ExportArgs {
     /// The folder to write into (created if needed).
     pub dest: std::path::PathBuf,
 
+    /// Also the packets of the flows written (file, offset, time, lengths,
+    /// direction: one row each) under DEST/packets/sensor=ID/date=/hour=, by
+    /// the hour of each packet, for engines that answer per-packet questions.
+    #[arg(long)]
+    pub packets: bool,
+
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

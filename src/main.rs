@@ -181,16 +181,24 @@ fn export(db: &std::path::Path, args: &cli::ExportArgs) -> Result<Outcome> {
     let _lock = pcapidx_index::lock(db).context("pcapidx export")?;
     let store =
         Store::open(db).with_context(|| format!("cannot open the index {}", db.display()))?;
-    let done = pcapidx_export::export(&store, &args.dest)
+    let opts = pcapidx_export::Options {
+        packets: args.packets,
+    };
+    let done = pcapidx_export::export(&store, &args.dest, opts)
         .with_context(|| format!("exporting into {}", args.dest.display()))?;
     store.leave_wal();
     if !args.quiet {
         println!(
-            "export {} of sensor {}: {} flows (new, or still open at the last export) and the \
+            "export {} of sensor {}: {} flows (new, or still open at the last export){} and the \
              files table, in {} Parquet files under {}",
             done.version,
             done.sensor,
             done.flows,
+            if args.packets {
+                format!(", their {} packets", done.packets)
+            } else {
+                String::new()
+            },
             done.files.len(),
             args.dest.display()
         );

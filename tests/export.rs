@@ -113,7 +113,8 @@ fn exports_are_read_by_duckdb_as_one_table_and_carved_back() {
     rest.extend(rotated[5..].iter().map(|p| path(p)));
     let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
     pcapidx_ok(&alpha, &refs, 0);
-    pcapidx_ok(&alpha, &["export", lake.to_str().unwrap()], 0);
+    let out = pcapidx_ok(&alpha, &["export", "--packets", lake.to_str().unwrap()], 0);
+    assert!(out.contains("packets"), "{out}");
     // Sensor beta: another set (real third-party captures where present).
     let beta = dir.join("beta.db");
     let beta_input = corpus()
@@ -191,6 +192,36 @@ fn exports_are_read_by_duckdb_as_one_table_and_carved_back() {
         named.iter().any(|r| dv(&r["p"]).contains('|')),
         "a flow in several files"
     );
+    // The packets of the second export's flows: for each flow, the rows of
+    // its latest export are its positions.
+    let packets = duck(&format!(
+        "SELECT flow_id, count(*) AS n, min(\"offset\") AS lo, max(\"offset\") AS hi
+         FROM read_parquet('{}/packets/*/*/*/*.parquet', hive_partitioning = true)
+         WHERE sensor = 'alpha' GROUP BY flow_id ORDER BY flow_id",
+        lake.display()
+    ));
+    let exported: std::collections::BTreeSet<String> = duck(&format!(
+        "SELECT flow_id FROM {} WHERE sensor = 'alpha' AND export_version = 2",
+        flows_glob(&lake)
+    ))
+    .iter()
+    .map(|r| dv(&r["flow_id"]))
+    .collect();
+    let want: Vec<_> = sql(
+        &alpha,
+        "SELECT flow_id, count(*) AS n, min(offset) AS lo, max(offset) AS hi FROM packets
+         GROUP BY flow_id ORDER BY flow_id",
+    )
+    .into_iter()
+    .filter(|r| exported.contains(&cell(&r["flow_id"])))
+    .collect();
+    assert!(!want.is_empty());
+    assert_eq!(packets.len(), want.len());
+    for (a, b) in packets.iter().zip(&want) {
+        for k in ["flow_id", "n", "lo", "hi"] {
+            assert_eq!(dv(&a[k]), cell(&b[k]), "{k}: {a} {b:?}");
+        }
+    }
     // Address keys sort and range-scan across families: 16 bytes, IPv4 as
     // ::ffff:a.b.c.d, so a CIDR is a BETWEEN.
     let in_range = duck(&format!(

@@ -56,6 +56,8 @@ pub struct Exported {
     pub version: u64,
     /// Flow rows written (new flows, and open ones written again).
     pub flows: u64,
+    /// Packet rows written (`--packets`: the packets of those flows).
+    pub packets: u64,
     pub files: Vec<PathBuf>,
 }
 
@@ -77,6 +79,7 @@ const TEXT: &[&str] = &[
     "error",
     "filters",
     "timeouts",
+    "direction",
 ];
 
 fn kind(column: &str) -> DataType {
@@ -87,15 +90,27 @@ fn kind(column: &str) -> DataType {
         DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
     } else if TEXT.contains(&column) {
         DataType::Utf8
-    } else if column.ends_with("_ts_ns") || column.ends_with("_at_ns") || column == "mtime_ns" {
+    } else if column.ends_with("_ts_ns")
+        || column.ends_with("_at_ns")
+        || column == "mtime_ns"
+        || column == "ts_ns"
+    {
         DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
     } else {
         DataType::Int64
     }
 }
 
+/// What to export beside the flows and files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The packets of the flows written (their positions), by the hour of
+    /// each packet.
+    pub packets: bool,
+}
+
 /// Exports what changed since the last export of `store` into `dest`.
-pub fn export(store: &Store, dest: &Path) -> Result<Exported, ExportError> {
+pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, ExportError> {
     let sensor = store.ensure_sensor(None)?;
     let before = store.export_state()?;
     let version = before.version + 1;
@@ -174,6 +189,9 @@ pub fn export(store: &Store, dest: &Path) -> Result<Exported, ExportError> {
     if let Some(p) = part.take() {
         out.files.push(p.finish()?);
     }
+    if opts.packets {
+        out.packets = export_packets(store, dest, &sensor, version, &chosen, &mut out.files)?;
+    }
     // The files table, whole, each time (it is small, and statuses change).
     let files_dir = dest.join("files").join(format!("sensor={sensor}"));
     let mut files_part: Option<Part> = None;
@@ -206,6 +224,73 @@ pub fn export(store: &Store, dest: &Path) -> Result<Exported, ExportError> {
         open: open_now,
     })?;
     Ok(out)
+}
+
+/// Most packet partitions (hours) open at once; more, and the oldest one's
+/// file is finished (a later packet of that hour starts another).
+const OPEN_PACKET_PARTS: usize = 32;
+
+/// The packets of the flows `chosen` selects, into
+/// `packets/sensor=S/date=D/hour=H/` by each packet's hour; returns how many.
+fn export_packets(
+    store: &Store,
+    dest: &Path,
+    sensor: &str,
+    version: u64,
+    chosen: &str,
+    written: &mut Vec<PathBuf>,
+) -> Result<u64, ExportError> {
+    let sql = format!(
+        "SELECT p.flow_id, p.file_id, f.path, p.offset, p.ts_ns, p.caplen, p.orig_len,
+            p.direction, p.iface, {version} AS export_version
+         FROM packets p JOIN files f USING (file_id) WHERE {}",
+        chosen.replace("flow_id", "p.flow_id")
+    );
+    let base = dest.join("packets").join(format!("sensor={sensor}"));
+    // Open parts by (date, hour), with the last use of each.
+    let mut parts: std::collections::HashMap<(String, u32), (Part, u64)> = Default::default();
+    let (mut columns, mut n, mut clock) = (Vec::new(), 0u64, 0u64);
+    store.query::<ExportError>(&sql, &[], |row| {
+        match row {
+            QueryRow::Columns(c) => columns = c.to_vec(),
+            QueryRow::Values(v) => {
+                let ts = match v.get(column(&columns, "ts_ns")) {
+                    Some(Value::Integer(t)) => *t,
+                    _ => 0,
+                };
+                let key = date_hour(ts);
+                clock += 1;
+                if !parts.contains_key(&key) {
+                    if parts.len() >= OPEN_PACKET_PARTS
+                        && let Some(oldest) = parts
+                            .iter()
+                            .min_by_key(|(_, (_, at))| *at)
+                            .map(|(k, _)| k.clone())
+                        && let Some((p, _)) = parts.remove(&oldest)
+                    {
+                        written.push(p.finish()?);
+                    }
+                    let dir = base
+                        .join(format!("date={}", key.0))
+                        .join(format!("hour={:02}", key.1));
+                    let part = Part::new(dir, format!("v{version:06}"), &columns)?;
+                    parts.insert(key.clone(), (part, clock));
+                }
+                if let Some((p, at)) = parts.get_mut(&key) {
+                    *at = clock;
+                    p.push(v)?;
+                }
+                n += 1;
+            }
+        }
+        Ok(())
+    })?;
+    let mut rest: Vec<_> = parts.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, (p, _)) in rest {
+        written.push(p.finish()?);
+    }
+    Ok(n)
 }
 
 /// The paths of the files of each flow `chosen` (an SQL condition on
