@@ -677,6 +677,12 @@ pub struct ExportArgs {
     #[arg(long)]
     pub packets: bool,
 
+    /// Then merge the files of each of this sensor's partitions into one
+    /// (rows kept as they are; the merged file is whole before the others
+    /// go), and keep only the latest files table.
+    #[arg(long)]
+    pub compact: bool,
+
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

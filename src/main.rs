@@ -186,6 +186,14 @@ fn export(db: &std::path::Path, args: &cli::ExportArgs) -> Result<Outcome> {
     };
     let done = pcapidx_export::export(&store, &args.dest, opts)
         .with_context(|| format!("exporting into {}", args.dest.display()))?;
+    let compacted = if args.compact {
+        Some(
+            pcapidx_export::compact(&args.dest, &done.sensor)
+                .with_context(|| format!("compacting {}", args.dest.display()))?,
+        )
+    } else {
+        None
+    };
     store.leave_wal();
     if !args.quiet {
         println!(
@@ -202,6 +210,12 @@ fn export(db: &std::path::Path, args: &cli::ExportArgs) -> Result<Outcome> {
             done.files.len(),
             args.dest.display()
         );
+        if let Some(c) = &compacted {
+            println!(
+                "compacted: {} Parquet files merged into {} (earlier files tables removed)",
+                c.merged, c.into
+            );
+        }
     }
     Ok(Outcome::Success)
 }

@@ -263,6 +263,37 @@ fn exports_are_read_by_duckdb_as_one_table_and_carved_back() {
         open_then
     );
 
+    // Compacting: one file per partition of alpha's, the same answers.
+    let out = pcapidx_ok(
+        &alpha,
+        &["export", "--packets", "--compact", lake.to_str().unwrap()],
+        0,
+    );
+    assert!(out.contains("compacted:"), "{out}");
+    for table in ["flows", "packets"] {
+        let root = lake.join(table).join("sensor=alpha");
+        let mut leaves = 0;
+        for date in std::fs::read_dir(&root).unwrap() {
+            for hour in std::fs::read_dir(date.unwrap().path()).unwrap() {
+                let files = std::fs::read_dir(hour.unwrap().path())
+                    .unwrap()
+                    .filter(|f| {
+                        f.as_ref()
+                            .unwrap()
+                            .path()
+                            .extension()
+                            .is_some_and(|x| x == "parquet")
+                    })
+                    .count();
+                assert_eq!(files, 1, "{table}: one file per partition");
+                leaves += 1;
+            }
+        }
+        assert!(leaves > 0);
+    }
+    assert_eq!(by_proto_duck(&lake, "alpha"), by_proto_sql(&alpha));
+    assert_eq!(by_proto_duck(&lake, "beta"), by_proto_sql(&beta));
+
     // A carve driven by a DuckDB result: the bytes of `carve --flow-id`.
     let chosen = dir.join("chosen.parquet");
     duck(&format!(

@@ -3,15 +3,21 @@
 //!
 //! ```text
 //! DEST/flows/sensor=<id>/date=YYYY-MM-DD/hour=HH/v<export>-<n>.parquet
-//! DEST/files/sensor=<id>/v<export>.parquet
+//! DEST/files/sensor=<id>/v<export>-<n>.parquet
+//! DEST/packets/sensor=<id>/date=YYYY-MM-DD/hour=HH/v<export>-<n>.parquet  (packets)
 //! ```
 //!
 //! Exports are incremental: each writes the flows new since the last one and
 //! the flows that were still open then (again, with a higher
-//! `export_version`), and never touches an earlier file; the latest version
+//! `export_version`), and never touches an earlier file (but `compact`, which
+//! merges a partition's files into one, rows unchanged); the latest version
 //! of each (`sensor`, `flow_id`) is the flow. Rows keep the `flows` view's
 //! column names; times are TIMESTAMP(NANOS, UTC).
 #![forbid(unsafe_code)]
+
+mod compact;
+
+pub use compact::{Compacted, compact};
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
