@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crossbeam_channel::bounded;
 use pcapidx_capture::{Fingerprint, Interface, RecordMeta, Resume, fingerprint};
 use pcapidx_decode::{Decoded, Layer, decode};
 use pcapidx_flow::{FlowRecord, FlowSink, PacketIn, RowCounts, Summary, Tracker};
@@ -267,7 +266,7 @@ enum ToWriter {
 }
 
 /// A writer thread: writes are applied while the tracker goes on.
-struct Threaded(std::sync::mpsc::SyncSender<ToWriter>);
+struct Threaded(crossbeam_channel::Sender<ToWriter>);
 
 impl Writer for Threaded {
     fn write(&mut self, w: &mut Vec<Write>) -> Result<(), IndexError> {
@@ -285,7 +284,10 @@ fn stopped() -> IndexError {
 }
 
 /// The writer thread's loop; returns the store when the tracker is done.
-fn writer_loop(store: Store, rx: std::sync::mpsc::Receiver<ToWriter>) -> Result<Store, IndexError> {
+fn writer_loop(
+    store: Store,
+    rx: crossbeam_channel::Receiver<ToWriter>,
+) -> Result<Store, IndexError> {
     let mut out = Inline::new(&store);
     for msg in rx {
         match msg {
@@ -1025,9 +1027,9 @@ fn parallel(
     let filter = indexer.filter.clone();
     let filter = &filter;
     std::thread::scope(|s| {
-        let (raw_tx, raw_rx) = sync_channel::<(u64, RawBatch)>(2 * decoders.max(1) + 2);
-        let (dec_tx, dec_rx) = sync_channel::<(u64, Vec<DItem>)>(DECODED_QUEUE);
-        let (w_tx, w_rx) = sync_channel::<ToWriter>(4);
+        let (raw_tx, raw_rx) = bounded::<(u64, RawBatch)>(2 * decoders.max(1) + 2);
+        let (dec_tx, dec_rx) = bounded::<(u64, Vec<DItem>)>(DECODED_QUEUE);
+        let (w_tx, w_rx) = bounded::<ToWriter>(4);
         let spawn = |name: &str| std::thread::Builder::new().name(format!("pcapidx-{name}"));
         let decoded_tx = dec_tx.clone();
         spawn("reader").spawn_scoped(s, move || {
@@ -1046,24 +1048,17 @@ fn parallel(
                 seq += 1;
             }
         })?;
-        let raw_rx = Arc::new(Mutex::new(raw_rx));
         for _ in 0..decoders {
-            let rx = raw_rx.clone();
-            let tx = dec_tx.clone();
+            let (rx, tx) = (raw_rx.clone(), dec_tx.clone());
             spawn("decode").spawn_scoped(s, move || {
-                loop {
-                    let msg = match rx.lock() {
-                        Ok(g) => g.recv(),
-                        Err(_) => break,
-                    };
-                    let Ok((seq, b)) = msg else { break };
+                for (seq, b) in rx {
                     if tx.send((seq, decode_batch(b, filter))).is_err() {
                         break;
                     }
                 }
             })?;
         }
-        drop(dec_tx);
+        drop((raw_rx, dec_tx));
         let writer = spawn("writer").spawn_scoped(s, move || writer_loop(store, w_rx))?;
         let mut out = Threaded(w_tx);
         // Batches come back from the decoders in any order: put them back in sequence.
