@@ -33,6 +33,11 @@ pub struct RowPrinter<W: Write> {
     /// Table output narrower than this (the terminal's width), cells cut with `…`.
     max_width: Option<usize>,
     rows: u64,
+    /// JSON: each column's `"name":`, escaped once (None when two columns
+    /// share a name: then an object is built, and the last one's value wins).
+    json_keys: Option<Vec<String>>,
+    /// The line being written (kept for its capacity).
+    line: Vec<u8>,
 }
 
 /// Rows a table's column widths are fitted to: enough to see the shape of
@@ -86,6 +91,8 @@ impl<W: Write> RowPrinter<W> {
             numeric: Vec::new(),
             max_width: None,
             rows: 0,
+            json_keys: None,
+            line: Vec::new(),
         }
     }
 
@@ -108,6 +115,13 @@ impl<W: Write> RowPrinter<W> {
     pub fn columns(&mut self, names: &[String]) -> io::Result<()> {
         self.columns = names.to_vec();
         self.numeric = vec![true; names.len()];
+        let distinct = names.iter().collect::<std::collections::HashSet<_>>().len();
+        self.json_keys = (distinct == names.len()).then(|| {
+            names
+                .iter()
+                .map(|n| format!("{}:", serde_json::Value::from(n.as_str())))
+                .collect()
+        });
         match self.format {
             Format::Csv => {
                 let line: Vec<String> = names.iter().map(|n| csv_field(n)).collect();
@@ -150,8 +164,54 @@ impl<W: Write> RowPrinter<W> {
                 Ok(())
             }
             Format::Csv => {
-                let line: Vec<String> = values.iter().map(|v| csv_field(&text(v))).collect();
-                writeln!(self.out, "{}", line.join(","))
+                // Written straight into one line: millions of rows stream.
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    match v {
+                        Value::Null => {}
+                        Value::Integer(n) => write!(line, "{n}")?,
+                        Value::Text(t) if !t.contains([',', '"', '\n', '\r']) => {
+                            line.extend_from_slice(t.as_bytes())
+                        }
+                        v => line.extend_from_slice(csv_field(&text(v)).as_bytes()),
+                    }
+                }
+                line.push(b'\n');
+                let r = self.out.write_all(&line);
+                self.line = line;
+                r
+            }
+            Format::Json | Format::Jsonl if self.json_keys.is_some() => {
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                if self.format == Format::Json {
+                    line.extend_from_slice(if self.rows == 1 { b"\n" } else { b",\n" });
+                }
+                line.push(b'{');
+                let keys = self.json_keys.as_deref().unwrap_or_default();
+                for (i, (k, v)) in keys.iter().zip(values).enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    line.extend_from_slice(k.as_bytes());
+                    match v {
+                        Value::Null => line.extend_from_slice(b"null"),
+                        Value::Integer(n) => write!(line, "{n}")?,
+                        Value::Text(t) => serde_json::to_writer(&mut line, t.as_str())?,
+                        v => serde_json::to_writer(&mut line, &json(v))?,
+                    }
+                }
+                line.push(b'}');
+                if self.format == Format::Jsonl {
+                    line.push(b'\n');
+                }
+                let r = self.out.write_all(&line);
+                self.line = line;
+                r
             }
             Format::Json | Format::Jsonl => {
                 let mut obj = serde_json::Map::with_capacity(values.len());
