@@ -821,10 +821,13 @@ impl Tracker {
                 .and_then(|v| v.first())
                 .map(|h| (h.ts_ns, h.offset))
         });
+        // Fragments waiting for their first must be in a flow before the
+        // commit (their records count as read); datagrams whose first
+        // fragment was seen stay known, so that their later fragments,
+        // after the commit, still join them (a `--watch` commits each second).
         for k in keys {
             self.release_held(k, sink);
         }
-        self.frags.clear();
         self.store_through(u64::MAX, sink);
         // In id order, so the sink sees a deterministic sequence.
         let mut all: Vec<&mut Active> = self.slots.iter_mut().flatten().collect();
@@ -1277,6 +1280,22 @@ mod tests {
         let other = frag(u, Frag::Later { id: 10 });
         let lines = run(&[(0.0, other), (1.0, first), (40.0, u)]);
         assert_eq!(lines, ["1 1:5353>2:53 2/0 00/00", "2 1:0>2:0 1/0 00/00"]);
+    }
+
+    #[test]
+    fn fragments_join_their_datagram_across_a_checkpoint() {
+        let u = pkt(17, 1, 5353, 2, 53, 0, 0);
+        let pkts = [
+            (0.0, frag(u, Frag::First { id: 9 })),
+            (0.1, frag(u, Frag::Later { id: 9 })),
+        ];
+        let mut rec = Rec::default();
+        let mut t = Tracker::new(Config::default(), 1);
+        push(&mut t, &mut rec, &pkts, 0);
+        t.checkpoint(&mut rec);
+        push(&mut t, &mut rec, &pkts, 1);
+        t.finish(&mut rec);
+        assert_eq!(lines(&rec), ["1 1:5353>2:53 2/0 00/00"]);
     }
 
     #[test]
