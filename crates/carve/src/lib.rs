@@ -196,8 +196,25 @@ impl Window {
 }
 
 /// Looks up the flows, checks their files and orders their packets (those
-/// inside `window`).
+/// inside `window`), then reads every record's header back: a record that
+/// is not the one indexed is an error before anything is written.
 pub fn plan(
+    store: &Store,
+    flow_ids: &[u64],
+    container: Container,
+    window: Window,
+) -> Result<Plan, CarveError> {
+    let plan = plan_streaming(store, flow_ids, container, window)?;
+    plan.check_records()?;
+    Ok(plan)
+}
+
+/// As [`plan`], without reading the records ahead: for output that starts
+/// at once (a download), each record is checked as it is written, and one
+/// that is not the one indexed ends the output with an error. The files'
+/// fingerprints (size, first and last indexed bytes) are checked first all
+/// the same.
+pub fn plan_streaming(
     store: &Store,
     flow_ids: &[u64],
     container: Container,
@@ -322,7 +339,6 @@ pub fn plan(
         unavailable,
         bytes_read: std::cell::Cell::new(bytes_read),
     };
-    plan.check_records()?;
     Ok(plan)
 }
 

@@ -631,7 +631,9 @@ pub(crate) async fn carve(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery
             since_ns: filters.since_ns,
             until_ns: filters.until_ns,
         };
-        match pcapidx_carve::plan(store, &ids, container, window) {
+        // Streaming: the first bytes go out at once, each record checked as
+        // it is written.
+        match pcapidx_carve::plan_streaming(store, &ids, container, window) {
             Err(pcapidx_carve::CarveError::NoSuchFlow(id)) => Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("no flow {id} in the index"),
