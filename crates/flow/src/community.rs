@@ -8,7 +8,7 @@
 use sha1::{Digest, Sha1};
 
 use crate::key::KeyKind;
-use crate::tracker::FlowRecord;
+use crate::record::FlowRecord;
 
 /// ICMPv4 types that have a counterpart (request, reply) in Zeek's mapping.
 const ICMP4_PAIRS: &[(u8, u8)] = &[

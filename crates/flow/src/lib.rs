@@ -29,14 +29,15 @@ mod deadlines;
 mod key;
 mod orient;
 mod payload;
+mod record;
 mod state;
 mod table;
+mod tcp;
 mod tracker;
 
 pub use community::{CommunityId, community_id, icmp_ports};
 pub use key::{FlowKey, KeyKind, Keyed, Summary};
 pub use orient::{Orient, ServerPorts, Turned};
+pub use record::{FlowRecord, Payload, RowCounts};
 pub use state::{SavedFlow, StateError, decode_all, without as states_without};
-pub use tracker::{
-    Config, FlowRecord, FlowSink, PacketIn, Payload, RowCounts, Tracker, TrackerStats,
-};
+pub use tracker::{Config, FlowSink, PacketIn, Tracker, TrackerStats};

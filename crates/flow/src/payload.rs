@@ -6,7 +6,7 @@
 //! list of holes only while its sequence numbers jump.
 use std::collections::VecDeque;
 
-use crate::tracker::Payload;
+use crate::record::Payload;
 
 /// Holes remembered per direction; past it the oldest is forgotten (its
 /// bytes stay counted as missed even if they arrive later).

@@ -9,7 +9,8 @@ use thiserror::Error;
 use crate::key::{FlowKey, KeyKind};
 use crate::orient::Turned;
 use crate::payload::Holes;
-use crate::tracker::{FlowRecord, Payload, TcpState};
+use crate::record::{FlowRecord, Payload};
+use crate::tcp::TcpState;
 
 /// Version 3 added the holes in a flow's TCP sequence space; version 2
 /// states (no holes) are still read.
