@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 use crate::{ExportError, PARQUET_SCHEMA_VERSION};
 
@@ -134,13 +132,7 @@ fn merge(dir: &Path, done: &mut Compacted) -> Result<(), ExportError> {
             let batch = batch?;
             if writer.is_none() {
                 let out = File::create(&tmp).map_err(io(&tmp))?;
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-                        "pcapidx.schema_version".into(),
-                        PARQUET_SCHEMA_VERSION.to_string(),
-                    )]))
-                    .build();
+                let props = crate::writer_properties();
                 writer = Some(ArrowWriter::try_new(out, batch.schema(), Some(props))?);
             }
             if let Some(w) = writer.as_mut() {

@@ -335,6 +335,18 @@ fn date_hour(ns: i64) -> (String, u32) {
     (format!("{y:04}-{m:02}-{d:02}"), hour)
 }
 
+/// How every file pcapidx writes is written: Snappy, and the schema
+/// version in the key-value metadata.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            "pcapidx.schema_version".into(),
+            PARQUET_SCHEMA_VERSION.to_string(),
+        )]))
+        .build()
+}
+
 /// One Parquet file being written, a row group at a time.
 struct Part {
     dir: PathBuf,
@@ -369,14 +381,7 @@ impl Part {
             path: path.clone(),
             source,
         })?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-                "pcapidx.schema_version".into(),
-                PARQUET_SCHEMA_VERSION.to_string(),
-            )]))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))?;
         Ok(Part {
             dir,
             path,
