@@ -52,6 +52,8 @@ with sync_playwright() as p:
     expect(page.locator("#packets tr").nth(1)).to_be_visible(timeout=10000)
     flow_id = page.url.split("flow=")[1].split("&")[0]
     expect(page.locator("#stream")).to_contain_text("Follow:", timeout=10000)
+    # MACs come with their vendors.
+    expect(page.locator("#detail-fields td.cell-src_mac")).to_contain_text("(", timeout=10000)
     with page.expect_download() as d:
         page.click("#detail-download")
     got = open(d.value.path(), "rb").read()

@@ -298,7 +298,13 @@ async function loadDetail() {
     $("detail-brief").textContent = `${fmtNum(f.packets_fwd + f.packets_rev)} packets, ${fmtBytes(f.bytes_fwd + f.bytes_rev)}` +
       `${f.service ? ", " + f.service : ""}, ${fmtTime(f.first_ts_ns)} → ${fmtTime(f.last_ts_ns)}` +
       `${f.missed_fwd + f.missed_rev > 0 ? ", " + fmtBytes(f.missed_fwd + f.missed_rev) + " never captured" : ""}`;
-    $("detail-fields").replaceChildren(...Object.entries(f).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, String(k.endsWith("_ts_ns") ? fmtTime(v) + "  (" + v + ")" : v ?? "")))));
+    // MACs with their vendors (the IEEE registry built into pcapidx).
+    const vendors = await api("/api/sql?q=" + encodeURIComponent(
+      `SELECT mac_vendor(src_mac) AS src_mac, mac_vendor(dst_mac) AS dst_mac FROM flows WHERE flow_id = ${Number(f.flow_id)}`))
+      .then(({ body }) => (body && body[0]) || {}).catch(() => ({}));
+    const shown = (k, v) => k.endsWith("_ts_ns") ? fmtTime(v) + "  (" + v + ")"
+      : (v !== null && vendors[k]) ? `${v}  (${vendors[k]})` : String(v ?? "");
+    $("detail-fields").replaceChildren(...Object.entries(f).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "cell-" + k }, shown(k, v)))));
     await Promise.all([loadPackets(f.packets_fwd + f.packets_rev), loadStream()]);
   } catch (e) {
     showError(e);
