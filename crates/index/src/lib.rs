@@ -18,12 +18,14 @@
 
 mod clock;
 mod filter;
+mod indexer;
 mod merge;
 mod pipeline;
 mod plan;
 mod reindex;
 mod walk;
 mod watch;
+mod writes;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
