@@ -132,7 +132,8 @@ pub struct IndexArgs {
     /// the other is: a session first seen mid-stream is turned, and its
     /// `turned` column says why), or `first-packet` (the sender of the first
     /// packet, a SYN-ACK's receiver: tshark's conversations). Applies to the
-    /// flows that start in this run.
+    /// flows that start in this run; files indexed under the other rule are
+    /// named on stderr (`--reindex` reads them again).
     #[arg(long, value_enum, default_value = "evidence")]
     pub orient: OrientArg,
 

@@ -270,8 +270,8 @@ fn a_rewritten_ring_file_is_new_content() {
     );
 }
 
-/// A run under other filters or timeouts than the files were indexed with
-/// says so, naming a file and what differs.
+/// A run under other filters, timeouts or orientation than the files were
+/// indexed with says so, naming a file and what differs.
 #[test]
 fn other_options_than_the_files_were_indexed_with_are_named() {
     let dir = tmpdir("lifecycle-options");
@@ -290,6 +290,10 @@ fn other_options_than_the_files_were_indexed_with_are_named() {
         (
             vec!["--udp-timeout", "30"],
             "udp=60 other=60 then, tcp=480 tcp-closed=5 udp=30",
+        ),
+        (
+            vec!["--orient", "first-packet"],
+            "other=60 then, tcp=480 tcp-closed=5 udp=60 other=60 orient=first-packet now",
         ),
     ] {
         let mut all = vec!["index", a, "-q"];

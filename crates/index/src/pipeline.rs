@@ -362,10 +362,16 @@ pub(crate) fn run(
 }
 
 /// The flow timeouts of a run, in seconds, as `files.timeouts` records them.
+/// The flow options of a run as `files.timeouts` records them: the
+/// timeouts in seconds, and the orientation rule when it is not the default.
 fn describe_timeouts(c: &pcapidx_flow::Config) -> String {
     let s = |ns: i64| ns as f64 / 1e9;
+    let orient = match c.orient {
+        pcapidx_flow::Orient::Evidence => "",
+        pcapidx_flow::Orient::FirstPacket => " orient=first-packet",
+    };
     format!(
-        "tcp={} tcp-closed={} udp={} other={}",
+        "tcp={} tcp-closed={} udp={} other={}{orient}",
         s(c.tcp_timeout_ns),
         s(c.tcp_closed_timeout_ns),
         s(c.udp_timeout_ns),
@@ -506,7 +512,7 @@ fn other_options(planned: &[Planned], opts: &Options) -> Vec<(String, String)> {
             }
             // Rows indexed before schema version 4 did not record them.
             if let Some(t) = row.timeouts.as_ref().filter(|t| **t != timeouts) {
-                what.push(format!("timeouts {t} then, {timeouts} now"));
+                what.push(format!("flow options {t} then, {timeouts} now"));
             }
             (!what.is_empty()).then(|| (row.path.clone(), what.join("; ")))
         })
