@@ -319,6 +319,8 @@ fn nothing_served_writes_or_runs_unbounded_and_bad_requests_say_why() {
         ("/api/flows?limit=many", "limit"),
         ("/api/flows?sort=nonsense", "sort"),
         ("/api/flows?after=junk", "after"),
+        ("/api/flows?file=cap.pcap", "not a file id"),
+        ("/api/timeline?buckets=lots", "buckets"),
         ("/api/flows/notanumber", "flow id"),
         ("/api/flows/999999999", "no flow"),
         ("/api/carve", "flow_id"),

@@ -134,18 +134,16 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let chosen = format!(
-        "flow_id > {} OR flow_id IN ({open_list})",
-        before.max_flow_id
-    );
+    let chosen = |col: &str| format!("{col} > {} OR {col} IN ({open_list})", before.max_flow_id);
     let sql = format!(
         "SELECT {}, src_key, dst_key, {version} AS export_version FROM flows
-         WHERE {chosen} ORDER BY first_ts_ns, flow_id",
+         WHERE {} ORDER BY first_ts_ns, flow_id",
         pcapidx_store::FLOW_COLUMNS,
+        chosen("flow_id"),
     );
     // What a carve needs to find each flow's packets again: its files' paths
     // (from `file_flows`, one pass over the flows exported).
-    let paths = file_paths(store, &chosen)?;
+    let paths = file_paths(store, &chosen("ff.flow_id"))?;
     let flows_dir = dest.join("flows").join(format!("sensor={sensor}"));
     let mut part: Option<Part> = None;
     let mut max_id = before.max_flow_id;
@@ -196,7 +194,14 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
         out.files.push(p.finish()?);
     }
     if opts.packets {
-        out.packets = export_packets(store, dest, &sensor, version, &chosen, &mut out.files)?;
+        out.packets = export_packets(
+            store,
+            dest,
+            &sensor,
+            version,
+            &chosen("p.flow_id"),
+            &mut out.files,
+        )?;
     }
     // The files table, whole, each time (it is small, and statuses change).
     let files_dir = dest.join("files").join(format!("sensor={sensor}"));
@@ -236,7 +241,7 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
 /// file is finished (a later packet of that hour starts another).
 const OPEN_PACKET_PARTS: usize = 32;
 
-/// The packets of the flows `chosen` selects, into
+/// The packets of the flows `chosen` (a condition on `p.flow_id`) selects, into
 /// `packets/sensor=S/date=D/hour=H/` by each packet's hour; returns how many.
 fn export_packets(
     store: &Store,
@@ -250,7 +255,7 @@ fn export_packets(
         "SELECT p.flow_id, p.file_id, f.path, p.offset, p.ts_ns, p.caplen, p.orig_len,
             p.direction, p.iface, {version} AS export_version
          FROM packets p JOIN files f USING (file_id) WHERE {}",
-        chosen.replace("flow_id", "p.flow_id")
+        chosen
     );
     let base = dest.join("packets").join(format!("sensor={sensor}"));
     // Open parts by (date, hour), with the last use of each.
@@ -300,7 +305,7 @@ fn export_packets(
 }
 
 /// The paths of the files of each flow `chosen` (an SQL condition on
-/// `flow_id`) selects, in file id order.
+/// `ff.flow_id`) selects, in file id order.
 fn file_paths(
     store: &Store,
     chosen: &str,
@@ -309,7 +314,7 @@ fn file_paths(
     let sql = format!(
         "SELECT ff.flow_id, f.path FROM file_flows ff JOIN files f USING (file_id)
          WHERE {} ORDER BY ff.flow_id, ff.file_id",
-        chosen.replace("flow_id", "ff.flow_id")
+        chosen
     );
     store.query::<ExportError>(&sql, &[], |row| {
         if let QueryRow::Values(v) = row

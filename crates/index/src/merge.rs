@@ -226,16 +226,14 @@ impl Merger {
         chunk: &Chunk,
         reader: &mut CaptureReader,
     ) -> (Vec<i64>, Option<Result<Option<Chunk>, ReadError>>) {
-        let clock = &mut self.clocks[slot as usize];
         let ts: Vec<i64> = chunk.records.iter().map(|m| m.ts_ns).collect();
-        if let Ok(at) = clock.place(&ts, &[], false) {
+        if let Ok(at) = self.clocks[slot as usize].place(&ts, &[], false) {
             return (at, None);
         }
         let before = reader.resume_point().offset;
         let next = reader.next_chunk();
-        let now = reader.resume_point().offset;
-        self.bytes_read
-            .fetch_add(now.saturating_sub(before), Ordering::Relaxed);
+        self.account(reader, before);
+        let clock = &mut self.clocks[slot as usize];
         let next_ts: Vec<i64> = match &next {
             Ok(Some(c)) => c.records.iter().map(|m| m.ts_ns).collect(),
             _ => Vec::new(),

@@ -136,7 +136,7 @@ impl<'p> Session<'p> {
             report.other_options = other_options(&planned, &opts);
             let mut missing = missing_files(store, inputs, &paths)?;
             missing.retain(|r| !claimed.contains(&r.file_id));
-            let timeouts = describe_timeouts(&opts.flow);
+            let timeouts = describe_flow_options(&opts.flow);
             let mut ids: std::collections::HashMap<String, i64> = Default::default();
             for Planned {
                 before, plan, note, ..
@@ -364,7 +364,7 @@ pub(crate) fn run(
 /// The flow timeouts of a run, in seconds, as `files.timeouts` records them.
 /// The flow options of a run as `files.timeouts` records them: the
 /// timeouts in seconds, and the orientation rule when it is not the default.
-fn describe_timeouts(c: &pcapidx_flow::Config) -> String {
+fn describe_flow_options(c: &pcapidx_flow::Config) -> String {
     let s = |ns: i64| ns as f64 / 1e9;
     let orient = match c.orient {
         pcapidx_flow::Orient::Evidence => "",
@@ -488,7 +488,7 @@ fn missing_files(
 /// filters or timeouts: their flows were built under those.
 fn other_options(planned: &[Planned], opts: &Options) -> Vec<(String, String)> {
     let filters = IgnoreFilter::new(&opts.ignore).describe();
-    let timeouts = describe_timeouts(&opts.flow);
+    let timeouts = describe_flow_options(&opts.flow);
     let none = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
     planned
         .iter()

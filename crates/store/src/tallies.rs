@@ -46,27 +46,22 @@ impl ToSql for Key<'_> {
 /// may be the first to know).
 pub(crate) struct Groups<'a> {
     pub protocol: i64,
-    pub src: Option<Key<'a>>,
-    pub dst: Option<Key<'a>>,
+    pub src: Option<IpKey>,
+    pub dst: Option<IpKey>,
     pub service: Option<&'a str>,
 }
 
 impl<'a> Groups<'a> {
     pub(crate) fn of(r: &FlowRecord, service: Option<&'a str>) -> Self {
         let k = &r.key;
-        let addr = |a: &[u8; 16]| match IpKey::of(k.kind, a) {
-            Some(IpKey::V4(v)) => Some(Key::Int(i64::from(v))),
-            Some(IpKey::V6(b)) => Some(Key::V6(b)),
-            None => None,
-        };
         let ((src, _), (dst, _)) = (r.src(), r.dst());
         Groups {
             protocol: match k.kind {
                 KeyKind::L2 => 256 + i64::from(k.ethertype),
                 _ => i64::from(k.proto),
             },
-            src: addr(src),
-            dst: addr(dst),
+            src: IpKey::of(k.kind, src),
+            dst: IpKey::of(k.kind, dst),
             service,
         }
     }
@@ -117,9 +112,8 @@ impl<'a> Pending<'a> {
         // Both ends, even when they are one address (as the summary's query).
         for a in [g.src, g.dst].into_iter().flatten() {
             match a {
-                Key::Int(v) => bump(self.v4.entry(v).or_default(), d),
-                Key::V6(b) => bump(self.v6.entry(b).or_default(), d),
-                Key::Text(_) => {}
+                IpKey::V4(v) => bump(self.v4.entry(i64::from(v)).or_default(), d),
+                IpKey::V6(b) => bump(self.v6.entry(b).or_default(), d),
             }
         }
         if let Some(s) = g.service {
