@@ -84,8 +84,18 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
             .with_context(|| format!("writing {}", args.output.display()))?
     };
     if !args.quiet {
+        let objects = if carved.requests > 0 {
+            format!(
+                "; {} in {} request{} to object storage",
+                human_bytes(carved.fetched),
+                carved.requests,
+                if carved.requests == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "carved {} flow{}, {} packets, {:.1} KB from {} file{} ({} read) in {:.1} ms as {}",
+            "carved {} flow{}, {} packets, {:.1} KB from {} file{} ({} read{objects}) in {:.1} ms as {}",
             carved.flows,
             if carved.flows == 1 { "" } else { "s" },
             carved.packets,

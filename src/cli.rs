@@ -98,9 +98,24 @@ pub struct IndexArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Capture files and folders.
-    #[arg(required = true)]
+    /// Capture files and folders, and objects in S3-compatible storage:
+    /// `s3://BUCKET/KEY` (one object) or `s3://BUCKET/PREFIX/` (every
+    /// capture under it). Objects are read in place (streamed once, never
+    /// copied to disk) and re-runs skip those whose ETag and size are
+    /// unchanged. Credentials and region come from the AWS environment
+    /// variables or profile files; AWS_ENDPOINT_URL names an S3-compatible
+    /// store (path-style; plain http only when it says `http://`).
+    #[arg(required_unless_present = "s3_event")]
     pub paths: Vec<PathBuf>,
+
+    /// Index the objects an S3 event notification says were created (the
+    /// JSON AWS sends to Lambda, SQS, SNS or a webhook; `-` reads standard
+    /// input). Test events and other records are skipped with a note, a
+    /// repeated event changes nothing, and a malformed one is an error
+    /// (exit 2) with nothing written. The event's size is checked against
+    /// --max-file-size and its ETag against the index before any request.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["watch", "reindex"])]
+    pub s3_event: Option<PathBuf>,
 
     /// Do not index packets with either endpoint in this range (repeatable).
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]

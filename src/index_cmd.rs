@@ -38,7 +38,12 @@ pub fn options(args: &IndexArgs) -> Result<Options> {
                 .map_err(|e| anyhow::anyhow!("--ignore-file {}: {e}", f.display()))?,
         );
     }
+    let events = match &args.s3_event {
+        Some(f) => read_event(f)?,
+        None => Vec::new(),
+    };
     let opts = Options {
+        events,
         flow: FlowConfig {
             tcp_timeout_ns: ns(args.tcp_timeout),
             tcp_closed_timeout_ns: ns(args.tcp_closed_timeout),
@@ -61,6 +66,26 @@ pub fn options(args: &IndexArgs) -> Result<Options> {
         ..Options::default()
     };
     Ok(opts)
+}
+
+/// The objects an S3 event document names as created; its other records
+/// are noted on stderr. A malformed document is an error before anything
+/// is opened or written.
+fn read_event(f: &Path) -> Result<Vec<pcapidx_source::event::Created>> {
+    let text = if f.as_os_str() == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .context("--s3-event -: reading standard input")?;
+        t
+    } else {
+        std::fs::read_to_string(f).with_context(|| format!("--s3-event {}", f.display()))?
+    };
+    let ev = pcapidx_source::event::parse(&text)
+        .map_err(|e| anyhow::anyhow!("--s3-event {}: {e}", f.display()))?;
+    for note in &ev.skipped {
+        eprintln!("pcapidx: skipped: {note}");
+    }
+    Ok(ev.created)
 }
 
 pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {

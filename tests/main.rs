@@ -13,6 +13,7 @@ mod fuzzing;
 mod generated;
 mod lifecycle;
 mod robust;
+mod s3;
 mod serve;
 mod timestamps;
 mod watch;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod s3;
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pcapidx"))
 }
@@ -407,12 +409,14 @@ pub fn assert_kept_tables_agree(db: &Path) {
 /// `file_flows`, `traffic`, `tallies`, `files.out_of_line_ts` or
 /// `flow_data.turned`; version 3's flows view), to test upgrades.
 pub fn undo_schema_7(db: &Path) {
+    // Version 8's columns go too: the upgrade adds them again.
     let v3 = pcapidx_store::MIGRATIONS[2].2;
     let view = &v3[v3.find("CREATE VIEW flows AS").unwrap()..];
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(&format!(
         "DROP VIEW file_flows; DROP TABLE file_flow_ranges; DROP TABLE traffic; DROP TABLE tallies;
          ALTER TABLE files DROP COLUMN out_of_line_ts;
+         ALTER TABLE files DROP COLUMN etag; ALTER TABLE files DROP COLUMN version_id;
          DROP VIEW flows; {view} ALTER TABLE flow_data DROP COLUMN turned;
          PRAGMA user_version = 6;"
     ))

@@ -1,8 +1,9 @@
 //! File identity without reading the whole file: a hash of the first bytes
 //! and of the bytes just below the indexed size. A file that only grew keeps
 //! both; one replaced or rewritten in place almost surely changes one of them.
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+
+use crate::source::{ByteSource, read_full};
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -25,7 +26,7 @@ pub struct Fingerprint {
 
 /// Fingerprints the first `len` bytes of `file` (normally its size, or the
 /// size it had when it was indexed).
-pub fn fingerprint(file: &mut File, len: u64) -> io::Result<Fingerprint> {
+pub fn fingerprint<S: ByteSource + ?Sized>(file: &S, len: u64) -> io::Result<Fingerprint> {
     let first = read_range(file, 0, len.min(FINGERPRINT_SPAN))?;
     let lead = xxh3_64(&first[..first.len().min(LEAD_SPAN as usize)]);
     let start = len.saturating_sub(FINGERPRINT_SPAN);
@@ -38,20 +39,22 @@ pub fn fingerprint(file: &mut File, len: u64) -> io::Result<Fingerprint> {
 }
 
 /// The lead hash alone, of a file of `len` bytes.
-pub fn lead_hash(file: &mut File, len: u64) -> io::Result<u64> {
+pub fn lead_hash<S: ByteSource + ?Sized>(file: &S, len: u64) -> io::Result<u64> {
     Ok(xxh3_64(&read_range(file, 0, len.min(LEAD_SPAN))?))
 }
 
-fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
+fn read_range<S: ByteSource + ?Sized>(file: &S, start: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
-    file.seek(SeekFrom::Start(start))?;
-    file.read_exact(&mut buf)?;
+    if read_full(file, start, &mut buf)? < buf.len() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     #[test]
@@ -61,16 +64,16 @@ mod tests {
         let path = dir.join("f");
         let mut f = File::create(&path).unwrap();
         f.write_all(&vec![7u8; 100_000]).unwrap();
-        let mut r = File::open(&path).unwrap();
-        let before = fingerprint(&mut r, 100_000).unwrap();
+        let r = File::open(&path).unwrap();
+        let before = fingerprint(&r, 100_000).unwrap();
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap();
         f.write_all(b"more").unwrap();
-        let mut r = File::open(&path).unwrap();
-        assert_eq!(fingerprint(&mut r, 100_000).unwrap(), before);
-        assert_ne!(fingerprint(&mut r, 100_004).unwrap(), before);
+        let r = File::open(&path).unwrap();
+        assert_eq!(fingerprint(&r, 100_000).unwrap(), before);
+        assert_ne!(fingerprint(&r, 100_004).unwrap(), before);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

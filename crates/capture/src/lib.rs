@@ -20,13 +20,15 @@ mod pcap;
 mod pcapng;
 mod reader;
 mod record_at;
+mod source;
 mod writer;
 
 pub use error::{OpenError, ReadError, ReadErrorKind};
 pub use fingerprint::{FINGERPRINT_SPAN, Fingerprint, LEAD_SPAN, fingerprint, lead_hash};
 pub use pcapng::{ns_to_ticks, ticks_to_ns};
 pub use reader::{CaptureReader, Chunk, Resume};
-pub use record_at::{RecordHeader, read_record_at};
+pub use record_at::{RecordHeader, parse_record, read_record_at, record_span};
+pub use source::{ByteSource, read_full, read_vec};
 pub use writer::{CaptureWriter, OutputFormat, WriteRecord};
 
 /// Largest record a pcap file may claim (Wireshark's limit for most link types).

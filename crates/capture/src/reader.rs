@@ -5,13 +5,14 @@
 //! size the file had when it was opened, so a capture still being written is
 //! read up to a consistent point and resumed on a later run.
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{OpenError, ReadError, ReadErrorKind};
 use crate::pcap::{FILE_HEADER_LEN, PcapFramer, Step};
 use crate::pcapng::NgFramer;
+use crate::source::{ByteSource, read_vec};
 use crate::{FileFormat, Interface, MAX_BLOCK, RecordMeta, Sniff, sniff};
 
 /// Default bytes read per chunk.
@@ -86,7 +87,9 @@ enum Framer {
 }
 
 pub struct CaptureReader {
-    file: File,
+    src: Arc<dyn ByteSource>,
+    /// The records' bytes, read in order from where reading starts.
+    stream: Box<dyn Read + Send>,
     format: FileFormat,
     framer: Framer,
     interfaces: Vec<Interface>,
@@ -107,17 +110,9 @@ pub struct CaptureReader {
     pending: Option<ReadError>,
 }
 
-/// Reads `len` bytes at `offset`, or fewer at end of file.
-pub(crate) fn read_at(file: &mut File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(offset))?;
-    let mut v = Vec::with_capacity(len);
-    file.take(len as u64).read_to_end(&mut v)?;
-    Ok(v)
-}
-
 /// Reads the pcapng block at `offset` whole (bounded by [`MAX_BLOCK`]).
-fn read_block_at(file: &mut File, offset: u64) -> Result<Vec<u8>, OpenError> {
-    let head = read_at(file, offset, 12)?;
+fn read_block_at(file: &dyn ByteSource, offset: u64) -> Result<Vec<u8>, OpenError> {
+    let head = read_vec(file, offset, 12)?;
     let corrupt = |what: String| OpenError::Corrupt { offset, what };
     if head.len() < 12 {
         return Err(corrupt("file ends inside the section header".into()));
@@ -138,7 +133,7 @@ fn read_block_at(file: &mut File, offset: u64) -> Result<Vec<u8>, OpenError> {
             "section header claims impossible length {len}"
         )));
     }
-    let block = read_at(file, offset, len as usize)?;
+    let block = read_vec(file, offset, len as usize)?;
     if block.len() < len as usize {
         return Err(corrupt("file ends inside the section header".into()));
     }
@@ -148,9 +143,16 @@ fn read_block_at(file: &mut File, offset: u64) -> Result<Vec<u8>, OpenError> {
 impl CaptureReader {
     /// Opens a capture and reads its file header (pcap) or first section header (pcapng).
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let mut file = File::open(path)?;
+        let file = File::open(path)?;
         let limit = file.metadata()?.len();
-        let head = read_at(&mut file, 0, FILE_HEADER_LEN)?;
+        Self::open_source(Arc::new(file), limit)
+    }
+
+    /// Opens a capture of `limit` bytes (its size when it was looked at:
+    /// reading stops there) read through `src`.
+    pub fn open_source(src: Arc<dyn ByteSource>, limit: u64) -> Result<Self, OpenError> {
+        let file = src;
+        let head = read_vec(&*file, 0, FILE_HEADER_LEN.min(limit as usize))?;
         let format = match sniff(&head) {
             Sniff::Capture(f) => f,
             Sniff::Gzip => {
@@ -185,7 +187,7 @@ impl CaptureReader {
                 (Framer::Pcap(f), FILE_HEADER_LEN as u64)
             }
             FileFormat::PcapNg => {
-                let block = read_block_at(&mut file, 0)?;
+                let block = read_block_at(&*file, 0)?;
                 let f = NgFramer::start(&block, 0).map_err(|what| {
                     if let Some(why) = what.strip_prefix("unsupported: ") {
                         OpenError::Unsupported(why.to_string())
@@ -206,9 +208,21 @@ impl CaptureReader {
     /// Reopens a file at a point a previous reader reported with
     /// [`CaptureReader::resume_point`], given the interfaces it had met.
     pub fn open_at(path: &Path, at: Resume, interfaces: Vec<Interface>) -> Result<Self, OpenError> {
-        let fresh = Self::open(path)?;
+        let file = File::open(path)?;
+        let limit = file.metadata()?.len();
+        Self::open_source_at(Arc::new(file), limit, at, interfaces)
+    }
+
+    /// As [`CaptureReader::open_at`], through `src`.
+    pub fn open_source_at(
+        src: Arc<dyn ByteSource>,
+        limit: u64,
+        at: Resume,
+        interfaces: Vec<Interface>,
+    ) -> Result<Self, OpenError> {
+        let fresh = Self::open_source(src, limit)?;
         let CaptureReader {
-            mut file,
+            src: file,
             format,
             framer,
             limit,
@@ -217,7 +231,7 @@ impl CaptureReader {
         let framer = match framer {
             Framer::Pcap(p) => Framer::Pcap(p),
             Framer::Ng(_) => {
-                let block = read_block_at(&mut file, at.section_offset)?;
+                let block = read_block_at(&*file, at.section_offset)?;
                 let f = NgFramer::resume(&block, at.section_offset, &interfaces, at.last_ts_ns)
                     .map_err(|what| OpenError::Corrupt {
                         offset: at.section_offset,
@@ -234,19 +248,20 @@ impl CaptureReader {
     }
 
     fn build(
-        mut file: File,
+        src: Arc<dyn ByteSource>,
         format: FileFormat,
         framer: Framer,
         interfaces: Vec<Interface>,
         start_at: u64,
         limit: u64,
     ) -> Result<Self, OpenError> {
-        file.seek(SeekFrom::Start(start_at))?;
+        let stream = src.stream(start_at..limit.max(start_at))?;
         let pool = Arc::new(BufPool::default());
         // A small file (or what is left of one) gets a buffer its size.
         let left = usize::try_from(limit.saturating_sub(start_at)).unwrap_or(usize::MAX);
         Ok(CaptureReader {
-            file,
+            src,
+            stream,
             format,
             framer,
             interfaces,
@@ -283,10 +298,16 @@ impl CaptureReader {
         self.limit
     }
 
-    /// The fingerprint of the file's first `len` bytes, through the handle
-    /// already open (once reading is over: it moves the file position).
+    /// The fingerprint of the file's first `len` bytes, through the source
+    /// already open.
     pub fn fingerprint(&mut self, len: u64) -> io::Result<crate::Fingerprint> {
-        crate::fingerprint(&mut self.file, len)
+        crate::fingerprint(&*self.src, len)
+    }
+
+    /// Whether every read of its source checks the source's identity (an
+    /// object read on condition of its ETag): no fingerprint is needed.
+    pub fn self_checking(&self) -> bool {
+        self.src.self_checking()
     }
 
     /// Where reading would continue: just past the last complete record delivered.
@@ -418,7 +439,7 @@ impl CaptureReader {
         let room = (target.saturating_sub(have) as u64).min(self.limit - self.read_to);
         self.buf.reserve(room as usize);
         // read_to_end into reserved capacity: no zero-filling of the buffer.
-        let n = (&mut self.file).take(room).read_to_end(&mut self.buf)? as u64;
+        let n = (&mut self.stream).take(room).read_to_end(&mut self.buf)? as u64;
         self.read_to += n;
         if n < room {
             // The file shrank since it was opened: stop where it now ends.

@@ -1,11 +1,9 @@
 //! Reading one record back at an offset the index recorded, with one
 //! positioned read, and reporting what its header says so the caller can
 //! check it is still the record that was indexed.
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use crate::pcap::record_fields;
 use crate::pcapng::{packet_block_fields, ticks_to_ns};
+use crate::source::{ByteSource, read_full};
 use crate::{FileFormat, Interface, MAX_BLOCK};
 
 /// What a record's header says.
@@ -22,18 +20,52 @@ pub struct RecordHeader {
 /// Enough of a pcapng packet block to know its fields (EPB and PB fixed part).
 const NG_HEADER: usize = 28;
 
+/// The bytes to read at a record's offset to parse it with
+/// [`parse_record`]: its header, and with `data` its captured bytes (a
+/// pcapng block's options and padding are not needed).
+pub fn record_span(format: FileFormat, caplen: u32, data: bool) -> u64 {
+    let hdr = match format {
+        FileFormat::Pcap { modified, .. } => {
+            if modified {
+                24
+            } else {
+                16
+            }
+        }
+        FileFormat::PcapNg => NG_HEADER as u64,
+    };
+    hdr + if data { u64::from(caplen) } else { 0 }
+}
+
 /// Reads the record at `offset` whose captured length the index says is
 /// `caplen`. With `data`, its captured bytes replace `data`'s contents;
 /// without, only its header is read.
-pub fn read_record_at(
-    file: &File,
+pub fn read_record_at<S: ByteSource + ?Sized>(
+    src: &S,
     format: FileFormat,
     iface: &Interface,
     offset: u64,
     caplen: u32,
     data: Option<&mut Vec<u8>>,
 ) -> Result<RecordHeader, String> {
-    let io = |e: std::io::Error| format!("cannot read the record at byte {offset}: {e}");
+    let want = record_span(format, caplen, data.is_some()) as usize;
+    let mut buf = vec![0u8; want];
+    let n = read_full(src, offset, &mut buf)
+        .map_err(|e| format!("cannot read the record at byte {offset}: {e}"))?;
+    buf.truncate(n);
+    parse_record(&buf, format, iface, offset, caplen, data)
+}
+
+/// Parses the record whose bytes at `offset` start `buf` (as many as
+/// [`record_span`] asks for, fewer only at the end of the file).
+pub fn parse_record(
+    buf: &[u8],
+    format: FileFormat,
+    iface: &Interface,
+    offset: u64,
+    caplen: u32,
+    data: Option<&mut Vec<u8>>,
+) -> Result<RecordHeader, String> {
     match format {
         FileFormat::Pcap {
             big_endian,
@@ -41,13 +73,16 @@ pub fn read_record_at(
             modified,
         } => {
             let hdr = if modified { 24 } else { 16 };
-            let want = hdr + if data.is_some() { caplen as usize } else { 0 };
-            let mut buf = vec![0u8; want];
-            file.read_exact_at(&mut buf, offset).map_err(io)?;
-            let (ts, cap, orig) = record_fields(&buf, big_endian, nanos);
+            let want = record_span(format, caplen, data.is_some()) as usize;
+            if buf.len() < want {
+                return Err(format!(
+                    "cannot read the record at byte {offset}: the file ends inside it"
+                ));
+            }
+            let (ts, cap, orig) = record_fields(buf, big_endian, nanos);
             if let Some(d) = data {
                 d.clear();
-                d.extend_from_slice(&buf[hdr..]);
+                d.extend_from_slice(&buf[hdr..want]);
             }
             Ok(RecordHeader {
                 ts_ns: Some(ts),
@@ -57,12 +92,8 @@ pub fn read_record_at(
             })
         }
         FileFormat::PcapNg => {
-            // The fixed part and the captured bytes; options and padding are not needed.
-            let want = NG_HEADER + if data.is_some() { caplen as usize } else { 0 };
-            let mut buf = vec![0u8; want];
-            let n = read_up_to(file, &mut buf, offset).map_err(io)?;
-            buf.truncate(n);
-            if buf.len() < 12 {
+            let n = buf.len();
+            if n < 12 {
                 return Err(format!("no packet block at byte {offset}"));
             }
             let b = [buf[4], buf[5], buf[6], buf[7]];
@@ -76,8 +107,8 @@ pub fn read_record_at(
                     "no packet block of {caplen} captured bytes at byte {offset}"
                 ));
             }
-            buf.truncate(len as usize);
-            let (ty, _, raw, cap, orig, start) = packet_block_fields(&buf, len, iface.big_endian)
+            let buf = &buf[..n.min(len as usize)];
+            let (ty, _, raw, cap, orig, start) = packet_block_fields(buf, len, iface.big_endian)
                 .map_err(|e| format!("at byte {offset}: {e}"))?;
             let spb = ty == 3;
             // An SPB's captured length depends on the snaplen; trust the index's if it fits.
@@ -101,18 +132,4 @@ pub fn read_record_at(
             })
         }
     }
-}
-
-/// Reads as much of `buf` as the file holds at `offset`.
-fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read_at(&mut buf[n..], offset + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }

@@ -17,9 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pcapidx_capture::{
-    CaptureWriter, FileFormat, Interface, OutputFormat, WriteRecord, fingerprint, read_record_at,
+    ByteSource, CaptureWriter, FileFormat, Interface, OutputFormat, WriteRecord, fingerprint,
+    parse_record, read_record_at, record_span,
 };
 use pcapidx_positions::Position;
 use pcapidx_store::{FileRow, Store, StoreError};
@@ -67,8 +69,15 @@ struct Source {
     row: FileRow,
     format: FileFormat,
     ifaces: Vec<Interface>,
-    file: File,
+    bytes: Arc<dyn ByteSource>,
+    /// An object in a bucket: its requests and bytes are counted.
+    object: Option<Arc<pcapidx_source::ObjectSource>>,
 }
+
+/// Records read ahead together from an object, at most this many bytes'
+/// worth: few requests, and memory bounded whatever the carve's size.
+const READ_AHEAD_BYTES: u64 = 8 << 20;
+const READ_AHEAD_RECORDS: usize = 4096;
 
 /// One record read back from its file.
 pub struct Record<'a> {
@@ -112,6 +121,9 @@ pub struct Carved {
     pub files_read: usize,
     /// Bytes read from source files (records and identity checks).
     pub bytes_read: u64,
+    /// Of objects in buckets: requests made, and bytes they returned.
+    pub requests: u64,
+    pub fetched: u64,
     pub pcapng: bool,
 }
 
@@ -156,7 +168,10 @@ fn open_source(store: &Store, file_id: u32, bytes_read: &mut u64) -> Result<Sour
         }
         _ => {}
     }
-    let mut file =
+    if pcapidx_source::is_url(&path) {
+        return open_object(store, row);
+    }
+    let file =
         File::open(&path).map_err(|e| changed(format!("cannot open the indexed file: {e}")))?;
     let size = file.metadata()?.len();
     if size < row.indexed_bytes {
@@ -165,7 +180,7 @@ fn open_source(store: &Store, file_id: u32, bytes_read: &mut u64) -> Result<Sour
             row.indexed_bytes
         )));
     }
-    let fp = fingerprint(&mut file, row.indexed_bytes)?;
+    let fp = fingerprint(&file, row.indexed_bytes)?;
     *bytes_read += 2 * row.indexed_bytes.min(pcapidx_capture::FINGERPRINT_SPAN);
     if Some(fp.head) != row.head_hash || Some(fp.tail) != row.tail_hash {
         return Err(changed("modified or replaced since it was indexed".into()));
@@ -176,7 +191,61 @@ fn open_source(store: &Store, file_id: u32, bytes_read: &mut u64) -> Result<Sour
         row,
         format,
         ifaces,
-        file,
+        bytes: Arc::new(file),
+        object: None,
+    })
+}
+
+/// An object: one HEAD says it is still there with the indexed ETag (so a
+/// carve of a vanished or replaced object fails before a byte is written);
+/// every range read after is conditional on that ETag too.
+fn open_object(store: &Store, row: FileRow) -> Result<Source, CarveError> {
+    let changed = |why: String| CarveError::SourceChanged {
+        path: row.path.clone(),
+        why,
+    };
+    let url = pcapidx_source::ObjectUrl::parse(&row.path).map_err(|e| changed(e.to_string()))?;
+    let unwrap = |e: pcapidx_source::SourceError| {
+        let text = e.to_string();
+        let prefix = format!("{}: ", row.path);
+        changed(text.strip_prefix(&prefix).unwrap_or(&text).to_string())
+    };
+    let now = pcapidx_source::head(&url).map_err(unwrap)?;
+    let same = match (&row.etag, &now.etag) {
+        (Some(a), Some(b)) => a.trim_matches('"') == b.trim_matches('"'),
+        _ => false,
+    };
+    if !same || now.size < row.indexed_bytes {
+        return Err(changed(format!(
+            "replaced since it was indexed (ETag {} now, {} indexed)",
+            now.etag.as_deref().unwrap_or("none"),
+            row.etag.as_deref().unwrap_or("none")
+        )));
+    }
+    let format = match row.format.as_deref() {
+        Some("pcapng") => FileFormat::PcapNg,
+        _ => {
+            // The pcap variant (byte order, resolution) is in its header.
+            let obj = pcapidx_source::open(&now).map_err(unwrap)?;
+            let head = pcapidx_capture::read_vec(&*obj, 0, 4)?;
+            match pcapidx_capture::sniff(&head) {
+                pcapidx_capture::Sniff::Capture(f) => f,
+                _ => {
+                    return Err(changed(
+                        "it is no longer the capture that was indexed".into(),
+                    ));
+                }
+            }
+        }
+    };
+    let object = pcapidx_source::open(&now).map_err(unwrap)?;
+    let ifaces = store.interfaces(row.file_id)?;
+    Ok(Source {
+        row,
+        format,
+        ifaces,
+        bytes: object.clone(),
+        object: Some(object),
     })
 }
 
@@ -351,15 +420,27 @@ impl Plan {
         matches!(self.format, OutputFormat::PcapNg { .. })
     }
 
-    /// Reads each record's header back and checks it against the index.
+    /// Reads each record's header back and checks it against the index
+    /// (not an object's: every read of it is conditional on its ETag).
     fn check_records(&self) -> Result<(), CarveError> {
-        for it in &self.items {
-            self.read(it, None)?;
+        for it in self
+            .items
+            .iter()
+            .filter(|it| !self.files[it.file].bytes.self_checking())
+        {
+            self.read(it, None, None)?;
         }
         Ok(())
     }
 
-    fn read(&self, it: &Item, data: Option<&mut Vec<u8>>) -> Result<(), CarveError> {
+    /// Reads the record `it` (or parses it from `ahead`, its bytes read in
+    /// advance) and checks its header against the index.
+    fn read(
+        &self,
+        it: &Item,
+        ahead: Option<&[u8]>,
+        data: Option<&mut Vec<u8>>,
+    ) -> Result<(), CarveError> {
         let src = &self.files[it.file];
         let p = &it.pos;
         let bad = |why: String| CarveError::Record {
@@ -370,8 +451,11 @@ impl Plan {
             .ifaces
             .get(p.iface as usize)
             .ok_or_else(|| bad(format!("no interface {}", p.iface)))?;
-        let h =
-            read_record_at(&src.file, src.format, iface, p.offset, p.caplen, data).map_err(bad)?;
+        let h = match ahead {
+            Some(buf) => parse_record(buf, src.format, iface, p.offset, p.caplen, data),
+            None => read_record_at(&*src.bytes, src.format, iface, p.offset, p.caplen, data),
+        }
+        .map_err(bad)?;
         self.bytes_read.set(self.bytes_read.get() + h.bytes_read);
         if h.caplen != p.caplen || h.orig_len != p.orig_len || h.ts_ns.is_some_and(|t| t != p.ts_ns)
         {
@@ -381,6 +465,53 @@ impl Plan {
             )));
         }
         Ok(())
+    }
+
+    /// The records of objects among `items[from..]`, read in advance: as
+    /// many as fit the read-ahead, each object's as one list of ranges (so
+    /// neighbours share a request). Returns where the window ends, and per
+    /// item of it the bytes read (none for a local file's, read one by one).
+    #[allow(clippy::type_complexity)]
+    fn read_ahead(&self, from: usize) -> Result<(usize, Vec<Option<Vec<u8>>>), CarveError> {
+        if self.files.iter().all(|f| f.object.is_none()) {
+            return Ok((self.items.len(), Vec::new()));
+        }
+        let mut end = from;
+        let mut bytes = 0u64;
+        while end < self.items.len() && end - from < READ_AHEAD_RECORDS && bytes < READ_AHEAD_BYTES
+        {
+            bytes += u64::from(self.items[end].pos.caplen) + 28;
+            end += 1;
+        }
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; end - from];
+        let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (k, it) in self.items[from..end].iter().enumerate() {
+            if self.files[it.file].object.is_some() {
+                by_file.entry(it.file).or_default().push(k);
+            }
+        }
+        for (file, ks) in by_file {
+            let src = &self.files[file];
+            let ranges: Vec<std::ops::Range<u64>> = ks
+                .iter()
+                .map(|&k| {
+                    let p = &self.items[from + k].pos;
+                    p.offset..p.offset + record_span(src.format, p.caplen, true)
+                })
+                .collect();
+            let got = src.bytes.read_ranges(&ranges).map_err(|e| {
+                let text = e.to_string();
+                let prefix = format!("{}: ", src.row.path);
+                CarveError::SourceChanged {
+                    path: src.row.path.clone(),
+                    why: text.strip_prefix(&prefix).unwrap_or(&text).to_string(),
+                }
+            })?;
+            for (&k, buf) in ks.iter().zip(got) {
+                out[k] = Some(buf);
+            }
+        }
+        Ok((end, out))
     }
 
     /// Orders the packets as they lie in their files (files by first
@@ -404,17 +535,32 @@ impl Plan {
         mut f: impl FnMut(Record<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut data = Vec::with_capacity(2048);
-        for it in &self.items {
-            self.read(it, Some(&mut data))?;
-            let link_type = self.out_ifaces[it.out_iface as usize].0;
-            f(Record {
-                position: &it.pos,
-                link_type,
-                data: &data,
-                out_iface: it.out_iface,
-            })?;
+        let mut from = 0;
+        while from < self.items.len() {
+            let (end, ahead) = self.read_ahead(from)?;
+            for (k, it) in self.items[from..end].iter().enumerate() {
+                let pre = ahead.get(k).and_then(|a| a.as_deref());
+                self.read(it, pre, Some(&mut data))?;
+                let link_type = self.out_ifaces[it.out_iface as usize].0;
+                f(Record {
+                    position: &it.pos,
+                    link_type,
+                    data: &data,
+                    out_iface: it.out_iface,
+                })?;
+            }
+            from = end;
         }
         Ok(())
+    }
+
+    /// Requests made to objects so far, and the bytes they returned.
+    pub fn object_traffic(&self) -> (u64, u64) {
+        self.files
+            .iter()
+            .filter_map(|f| f.object.as_ref())
+            .map(|o| o.traffic())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
     /// Writes the capture.
@@ -451,6 +597,7 @@ impl Plan {
         })?;
         w.finish()?;
         done.bytes_read = self.bytes_read.get();
+        (done.requests, done.fetched) = self.object_traffic();
         Ok(done)
     }
 }

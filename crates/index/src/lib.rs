@@ -20,6 +20,7 @@ mod clock;
 mod filter;
 mod indexer;
 mod merge;
+mod objects;
 mod pipeline;
 mod plan;
 mod reindex;
@@ -84,6 +85,10 @@ pub struct Options {
     /// The sensor id for an index made by this run (`None`: made up once,
     /// from the host name); an index that has another is refused.
     pub sensor: Option<String>,
+    /// Objects an S3 event notification says were created: indexed as if
+    /// named by URL, with the event's size checked against
+    /// `max_file_size` and its ETag against the index before any request.
+    pub events: Vec<pcapidx_source::event::Created>,
 }
 
 impl Default for Options {
@@ -100,6 +105,7 @@ impl Default for Options {
             retain: None,
             reindex: false,
             sensor: None,
+            events: Vec::new(),
         }
     }
 }

@@ -18,7 +18,10 @@ use pcapidx_capture::{
 /// One file to read in this run.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
+    /// Its path, or its URL for an object.
     pub path: PathBuf,
+    /// An object in a bucket, read by requests rather than from a file.
+    pub object: Option<Box<pcapidx_source::Object>>,
     /// Its size when the run was planned: what the progress count expects.
     pub size: u64,
     pub resume: Option<(Resume, Vec<Interface>)>,
@@ -131,9 +134,10 @@ impl Merger {
     /// Opens a source; its first record (if any) joins the heads.
     fn open(&mut self, slot: u32, out: &mut Vec<Item>) {
         let src = &self.sources[slot as usize];
-        let opened = match &src.resume {
-            None => CaptureReader::open(&src.path),
-            Some((at, ifaces)) => CaptureReader::open_at(&src.path, *at, ifaces.clone()),
+        let opened = match (&src.object, &src.resume) {
+            (Some(obj), at) => crate::objects::open_reader(obj, at.as_ref()),
+            (None, None) => CaptureReader::open(&src.path),
+            (None, Some((at, ifaces))) => CaptureReader::open_at(&src.path, *at, ifaces.clone()),
         };
         let mut reader = match opened {
             Ok(r) => r,
@@ -255,7 +259,10 @@ impl Merger {
             slot,
             end,
             resume,
-            fingerprint: reader.fingerprint(resume.offset).ok(),
+            // An object's identity is its ETag: no reads to fingerprint it.
+            fingerprint: (!reader.self_checking())
+                .then(|| reader.fingerprint(resume.offset).ok())
+                .flatten(),
         });
     }
 

@@ -79,7 +79,9 @@ impl<'p> Session<'p> {
         let started = Instant::now();
         let (progress, opts) = (self.progress, self.opts.clone());
         let store = self.store()?;
-        let (mut paths, mut problems) = walk::files(inputs, &self.exclude);
+        let (local, urls) = split_inputs(inputs);
+        let (mut paths, mut problems) = walk::files(&local, &self.exclude);
+        let (objects, object_problems) = crate::objects::list(&urls);
         if changed {
             problems.retain(|p| p.path.exists());
         }
@@ -88,12 +90,17 @@ impl<'p> Session<'p> {
             paths.retain(|p| !still_being_created(p, now));
         }
         let mut report = Report {
-            walk_errors: problems.into_iter().map(|p| (p.path, p.error)).collect(),
+            walk_errors: problems
+                .into_iter()
+                .map(|p| (p.path, p.error))
+                .chain(object_problems)
+                .collect(),
             ..Report::default()
         };
-        progress
-            .files_total
-            .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        progress.files_total.fetch_add(
+            (paths.len() + objects.len() + opts.events.len()) as u64,
+            Ordering::Relaxed,
+        );
         // Decide what to do with every file, then record those decisions (and
         // the files about to be read, as `indexing`), all in one transaction:
         // one snapshot, not a lock round trip per file.
@@ -114,6 +121,20 @@ impl<'p> Session<'p> {
                 .iter()
                 .map(|p| plan(store, p, opts.max_file_size))
                 .collect();
+            planned.extend(
+                objects
+                    .iter()
+                    .map(|o| crate::objects::plan(store, o, opts.max_file_size)),
+            );
+            for c in &opts.events {
+                match crate::objects::from_event(store, c, opts.max_file_size) {
+                    Ok(crate::objects::FromEvent::Known(p)) => planned.push(*p),
+                    Ok(crate::objects::FromEvent::Look(o)) => {
+                        planned.push(crate::objects::plan(store, &o, opts.max_file_size))
+                    }
+                    Err(problem) => report.walk_errors.push(problem),
+                }
+            }
             same_content_in_run(&mut planned);
             // A moved file's row follows it: its old path is not also marked
             // overwritten, and the move is written before any new content at
@@ -134,7 +155,8 @@ impl<'p> Session<'p> {
                 (p.claims.is_none(), copy)
             });
             report.other_options = other_options(&planned, &opts);
-            let mut missing = missing_files(store, inputs, &paths)?;
+            let mut missing = missing_files(store, &local, &paths)?;
+            missing.extend(crate::objects::missing(store, &urls, &objects)?);
             missing.retain(|r| !claimed.contains(&r.file_id));
             let timeouts = describe_flow_options(&opts.flow);
             let mut ids: std::collections::HashMap<String, i64> = Default::default();
@@ -330,6 +352,19 @@ fn still_being_created(p: &Path, now: i64) -> bool {
     m.len() == 0 || (m.len() < SMALL && now.saturating_sub(mtime) < YOUNG_NS)
 }
 
+/// Inputs split into local paths and object URLs (`s3://…`).
+fn split_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut local = Vec::new();
+    let mut urls = Vec::new();
+    for i in inputs {
+        match i.to_str().filter(|s| pcapidx_source::is_url(s)) {
+            Some(u) => urls.push(u.to_string()),
+            None => local.push(i.clone()),
+        }
+    }
+    (local, urls)
+}
+
 /// A one-shot run: one pass, then the index is closed.
 pub(crate) fn run(
     db: &Path,
@@ -395,7 +430,7 @@ fn same_content_in_run(planned: &mut [Planned]) {
                 if row.size > 0 && matches!(action, Action::Indexed | Action::Resumed) =>
             {
                 let lead = File::open(&row.path)
-                    .and_then(|mut f| pcapidx_capture::lead_hash(&mut f, row.size))
+                    .and_then(|f| pcapidx_capture::lead_hash(&f, row.size))
                     .ok()?;
                 let indexed = (*action == Action::Resumed).then_some(row.file_id);
                 Some((i, row.size, lead, row.path.clone(), indexed))
@@ -403,11 +438,7 @@ fn same_content_in_run(planned: &mut [Planned]) {
             _ => None,
         })
         .collect();
-    let fp = |path: &str, len: u64| {
-        File::open(path)
-            .and_then(|mut f| fingerprint(&mut f, len))
-            .ok()
-    };
+    let fp = |path: &str, len: u64| File::open(path).and_then(|f| fingerprint(&f, len)).ok();
     // By lead hash: a folder of thousands of new files compares few pairs.
     let mut by_lead: std::collections::HashMap<u64, Vec<&Candidate>> = Default::default();
     for c in &candidates {

@@ -58,7 +58,7 @@ pub(crate) fn mtime_ns(m: &fs::Metadata) -> i64 {
 }
 
 /// The first record a reader would deliver: (timestamp, offset).
-fn peek(mut r: CaptureReader) -> Option<(i64, u64)> {
+pub(crate) fn peek(mut r: CaptureReader) -> Option<(i64, u64)> {
     // Once per file before the run: read little (a first record longer
     // than this is still read whole).
     r.set_chunk_size(4 * 1024);
@@ -69,9 +69,7 @@ fn peek(mut r: CaptureReader) -> Option<(i64, u64)> {
 }
 
 fn fingerprint_of(path: &Path, len: u64) -> Option<Fingerprint> {
-    File::open(path)
-        .and_then(|mut f| fingerprint(&mut f, len))
-        .ok()
+    File::open(path).and_then(|f| fingerprint(&f, len)).ok()
 }
 
 /// Does `path` hold, in its first `row.indexed_bytes` bytes, the content `row` indexed?
@@ -132,7 +130,7 @@ pub(crate) fn plan(store: &Store, path: &Path, max_size: Option<u64>) -> Planned
 fn new_path(store: &Store, row: FileRow, path: &Path, max_size: Option<u64>) -> Planned {
     let size = row.size;
     if size > 0 {
-        let lead = File::open(path).and_then(|mut f| pcapidx_capture::lead_hash(&mut f, size));
+        let lead = File::open(path).and_then(|f| pcapidx_capture::lead_hash(&f, size));
         let candidates = match lead {
             Ok(lead) => store.files_by_lead(lead).unwrap_or_default(),
             Err(_) => Vec::new(),
@@ -242,6 +240,7 @@ fn fresh(mut row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
             let head = peek(r);
             let source = Source {
                 path: path.to_path_buf(),
+                object: None,
                 size: row.size,
                 resume: None,
                 head,
@@ -336,7 +335,7 @@ fn again(
     // content did, or is too short to tell): the indexed packets may come
     // back, so the row waits as an error. Otherwise it is new content.
     let lead_now = File::open(path)
-        .and_then(|mut f| pcapidx_capture::lead_hash(&mut f, size))
+        .and_then(|f| pcapidx_capture::lead_hash(&f, size))
         .ok();
     let comparable = size.min(row.indexed_bytes) >= LEAD_SPAN;
     if size < row.indexed_bytes && (!comparable || lead_now == row.lead_hash) {
@@ -396,6 +395,7 @@ fn resume(store: &Store, mut row: FileRow, path: &Path, size: u64, mtime: i64) -
         .and_then(peek);
     let source = Source {
         path: path.to_path_buf(),
+        object: None,
         size,
         resume: Some((resume, ifaces)),
         head,

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0007_files_clocks_orientation.sql",
         include_str!("../../../migrations/0007_files_clocks_orientation.sql"),
     ),
+    (
+        8,
+        "0008_object_sources.sql",
+        include_str!("../../../migrations/0008_object_sources.sql"),
+    ),
 ];
 
 /// Secondary indexes, built after bulk loads (see the file).

@@ -108,6 +108,10 @@ pub struct FileRow {
     /// Records whose time was far out of line with their neighbours' (and
     /// was placed beside theirs).
     pub out_of_line_ts: u64,
+    /// An object's ETag (its identity; `None` for a local file).
+    pub etag: Option<String>,
+    /// An object's version id, where the store keeps versions.
+    pub version_id: Option<String>,
 }
 
 impl FileRow {
@@ -140,6 +144,8 @@ impl FileRow {
             status_at_ns: None,
             timeouts: None,
             out_of_line_ts: 0,
+            etag: None,
+            version_id: None,
         }
     }
 
@@ -154,7 +160,7 @@ const FILE_COLUMNS: &str =
     "file_id, path, size, mtime_ns, head_hash, tail_hash, format, link_types,
     packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns, status,
     error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns, lead_hash,
-    duplicate_of, status_at_ns, timeouts, out_of_line_ts";
+    duplicate_of, status_at_ns, timeouts, out_of_line_ts, etag, version_id";
 
 fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
     let status: String = r.get(14)?;
@@ -185,6 +191,8 @@ fn file_row(r: &Row) -> rusqlite::Result<FileRow> {
         status_at_ns: r.get(23)?,
         timeouts: r.get(24)?,
         out_of_line_ts: r.get::<_, i64>(25)? as u64,
+        etag: r.get(26)?,
+        version_id: r.get(27)?,
     })
 }
 

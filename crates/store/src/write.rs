@@ -126,16 +126,16 @@ impl<'a> Batch<'a> {
                     "INSERT INTO files (path, size, mtime_ns, head_hash, tail_hash, format, link_types,
                         packets, flow_packets, filtered_packets, undecodable_packets, first_ts_ns, last_ts_ns,
                         status, error, filters, indexed_bytes, resume_section, resume_ts_ns, indexed_at_ns,
-                        lead_hash, duplicate_of, status_at_ns, timeouts, out_of_line_ts)
+                        lead_hash, duplicate_of, status_at_ns, timeouts, out_of_line_ts, etag, version_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                        ?20, ?21, ?22, ?23, ?24, ?25)
+                        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
                      ON CONFLICT (path) WHERE status <> 'overwritten' DO UPDATE SET size = ?2, mtime_ns = ?3,
                         head_hash = ?4, tail_hash = ?5, format = ?6, link_types = ?7, packets = ?8,
                         flow_packets = ?9, filtered_packets = ?10, undecodable_packets = ?11,
                         first_ts_ns = ?12, last_ts_ns = ?13, status = ?14, error = ?15, filters = ?16,
                         indexed_bytes = ?17, resume_section = ?18, resume_ts_ns = ?19, indexed_at_ns = ?20,
                         lead_hash = ?21, duplicate_of = ?22, status_at_ns = ?23, timeouts = ?24,
-                        out_of_line_ts = ?25
+                        out_of_line_ts = ?25, etag = ?26, version_id = ?27
                      RETURNING file_id",
                 )?,
                 file_by_id: conn.prepare(
@@ -144,7 +144,8 @@ impl<'a> Batch<'a> {
                         undecodable_packets = ?12, first_ts_ns = ?13, last_ts_ns = ?14, status = ?15,
                         error = ?16, filters = ?17, indexed_bytes = ?18, resume_section = ?19,
                         resume_ts_ns = ?20, indexed_at_ns = ?21, lead_hash = ?22, duplicate_of = ?23,
-                        status_at_ns = ?24, timeouts = ?25, out_of_line_ts = ?26
+                        status_at_ns = ?24, timeouts = ?25, out_of_line_ts = ?26, etag = ?27,
+                        version_id = ?28
                      WHERE file_id = ?1 RETURNING file_id",
                 )?,
                 iface: conn.prepare(
@@ -217,6 +218,8 @@ impl<'a> Batch<'a> {
             f.status_at_ns,
             f.timeouts,
             f.out_of_line_ts as i64,
+            f.etag,
+            f.version_id,
         ];
         if f.file_id == 0 {
             return Ok(self.file.query_row(values, |r| r.get(0))?);

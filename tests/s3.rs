@@ -1,0 +1,449 @@
+//! Captures in object storage, against a real S3 server (tests/common/s3.rs:
+//! signatures checked) on 127.0.0.1: what is indexed from a bucket equals
+//! what is indexed from disk, carves are the same bytes fetched by few range
+//! requests, events index what they name, and every fault is one clear line.
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::s3::Server;
+use crate::common::{cell, flow_summaries, sql, testdata, tmpdir};
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output, want: i32) {
+    assert_eq!(o.status.code(), Some(want), "{}", text(o));
+}
+
+/// Every packet position as (file name, offset, ts, caplen, flow's 5-tuple).
+fn positions(db: &Path) -> Vec<String> {
+    let mut v: Vec<String> = sql(
+        db,
+        "SELECT f.path, p.offset, p.ts_ns, p.caplen, fl.proto, fl.src_ip, fl.src_port, fl.dst_ip,
+                fl.dst_port
+         FROM packets p JOIN files f USING (file_id) JOIN flows fl USING (flow_id)",
+    )
+    .iter()
+    .map(|r| {
+        let name = cell(&r["path"]);
+        let name = name.rsplit('/').next().unwrap_or_default().to_string();
+        let rest: Vec<String> = r.values().skip(1).map(cell).collect();
+        format!("{name}\t{}", rest.join("\t"))
+    })
+    .collect();
+    v.sort();
+    v
+}
+
+/// A server holding the bundled rotated set (a session across many files)
+/// and a mixed pcapng file under `sensor1/`.
+fn loaded(name: &str) -> Server {
+    let s = Server::start(name, &["caps"]);
+    s.put_folder(&testdata("rotated"), "caps", "sensor1/");
+    s.put_folder(&testdata("format-pcapng-mixed"), "caps", "sensor1/ng/");
+    s
+}
+
+#[test]
+fn a_bucket_indexes_as_its_files_do_and_carves_the_same_bytes() {
+    let s = loaded("s3-same");
+    let dir = tmpdir("s3-same-db");
+    let (from_bucket, from_disk) = (dir.join("bucket.db"), dir.join("disk.db"));
+    let o = s.pcapidx(&from_bucket, &["index", "s3://caps/sensor1/"]);
+    code(&o, 0);
+    let o = s.pcapidx(
+        &from_disk,
+        &["index", s.root.join("caps/sensor1").to_str().unwrap(), "-q"],
+    );
+    code(&o, 0);
+    assert!(!flow_summaries(&from_bucket).is_empty());
+    assert_eq!(flow_summaries(&from_bucket), flow_summaries(&from_disk));
+    assert_eq!(positions(&from_bucket), positions(&from_disk));
+    let files = sql(
+        &from_bucket,
+        "SELECT path, status, etag, size, indexed_bytes FROM files ORDER BY path",
+    );
+    // EXPECTED.tsv files are objects too: not captures.
+    let captures: Vec<_> = files
+        .iter()
+        .filter(|r| !cell(&r["path"]).ends_with(".tsv"))
+        .collect();
+    assert_eq!(captures.len(), 10, "{files:?}");
+    for r in &captures {
+        assert!(cell(&r["path"]).starts_with("s3://caps/sensor1/"), "{r:?}");
+        assert_eq!(cell(&r["status"]), "ok", "{r:?}");
+        assert!(!cell(&r["etag"]).is_empty(), "{r:?}");
+        assert_eq!(cell(&r["size"]), cell(&r["indexed_bytes"]), "{r:?}");
+    }
+
+    // A re-run fetches nothing: every object's ETag and size are unchanged.
+    let before = s.gets();
+    let o = s.pcapidx(&from_bucket, &["index", "s3://caps/sensor1/"]);
+    code(&o, 0);
+    assert_eq!(
+        s.gets(),
+        before,
+        "a re-run read objects again: {}",
+        text(&o)
+    );
+
+    // Carves: the flows spanning most files, from the bucket and from disk.
+    let ids = sql(
+        &from_bucket,
+        "SELECT flow_id FROM flows ORDER BY files DESC, packets_fwd + packets_rev DESC LIMIT 3",
+    );
+    for r in ids {
+        let id = cell(&r["flow_id"]);
+        let (a, b) = (
+            dir.join(format!("b{id}.pcap")),
+            dir.join(format!("d{id}.pcap")),
+        );
+        let before = s.gets();
+        let o = s.pcapidx(
+            &from_bucket,
+            &["carve", "--flow-id", &id, "-o", a.to_str().unwrap()],
+        );
+        code(&o, 0);
+        let (gets, fetched) = (s.gets().0 - before.0, s.gets().1 - before.1);
+        let o2 = s.pcapidx(
+            &from_disk,
+            &["carve", "--flow-id", &id, "-o", b.to_str().unwrap()],
+        );
+        code(&o2, 0);
+        let (ca, cb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!(ca, cb, "flow {id}: carves differ");
+        // About the bytes of its records: what was written (less the
+        // capture's headers) plus the small gaps coalesced between them.
+        let files: u64 = sql(
+            &from_bucket,
+            &format!("SELECT files FROM flows WHERE flow_id = {id}"),
+        )[0]["files"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            fetched <= ca.len() as u64 * 2 + files * 32 * 1024,
+            "flow {id}: {fetched} bytes fetched for a {}-byte carve",
+            ca.len()
+        );
+        assert!(
+            gets <= files * 2 + 1,
+            "flow {id}: {gets} GETs for {files} files"
+        );
+        assert!(
+            stderr(&o).contains("request"),
+            "the summary names the requests: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_replaced_object_is_a_clear_error_and_new_content() {
+    let s = loaded("s3-replaced");
+    let db = tmpdir("s3-replaced-db").join("i.db");
+    code(&s.pcapidx(&db, &["index", "s3://caps/sensor1/", "-q"]), 0);
+    let key = "sensor1/rotated_00003.pcap";
+    let row = sql(
+        &db,
+        &format!("SELECT file_id FROM files WHERE path = 's3://caps/{key}'"),
+    );
+    let fid = cell(&row[0]["file_id"]);
+    let flow = cell(
+        &sql(
+            &db,
+            &format!(
+                "SELECT flow_id FROM flows WHERE files = 1
+                 AND flow_id IN (SELECT flow_id FROM file_flows WHERE file_id = {fid}) LIMIT 1"
+            ),
+        )[0]["flow_id"],
+    );
+    // Same size, other bytes: only the ETag tells.
+    let mut bytes = std::fs::read(s.file("caps", key)).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    s.put("caps", key, &bytes);
+    let out = tmpdir("s3-replaced-out").join("c.pcap");
+    let o = s.pcapidx(
+        &db,
+        &["carve", "--flow-id", &flow, "-o", out.to_str().unwrap()],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("s3://caps/{key}")) && err.contains("replaced since it was indexed"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written");
+    // Indexed again: new content at that URL, the old row overwritten.
+    let o = s.pcapidx(&db, &["index", "s3://caps/sensor1/"]);
+    code(&o, 0);
+    let rows = sql(
+        &db,
+        &format!("SELECT status FROM files WHERE path = 's3://caps/{key}' ORDER BY file_id"),
+    );
+    let st: Vec<String> = rows.iter().map(|r| cell(&r["status"])).collect();
+    assert_eq!(st, ["overwritten", "ok"], "{}", text(&o));
+}
+
+#[test]
+fn faults_are_one_line_naming_the_url() {
+    let s = loaded("s3-faults");
+    s.put(
+        "caps",
+        "junk/notes.txt",
+        b"these are not packets at all, just words",
+    );
+    let whole = std::fs::read(testdata("rotated").join("rotated_00001.pcap")).unwrap();
+    s.put("caps", "junk/cut.pcap", &whole[..whole.len() - 7]);
+    let dir = tmpdir("s3-faults-db");
+    let db = dir.join("i.db");
+
+    // Wrong secret: the signature is refused.
+    let o = s.pcapidx_with(&db, &["index", "s3://caps/sensor1/", "-q"], "wrong-secret");
+    code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("s3://caps/sensor1/") && err.contains("access denied"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A missing bucket, a missing key.
+    let o = s.pcapidx(&db, &["index", "s3://nobucket/x/", "-q"]);
+    code(&o, 1);
+    assert!(
+        stderr(&o).contains("s3://nobucket/x/: no such bucket"),
+        "{}",
+        text(&o)
+    );
+    let o = s.pcapidx(&db, &["index", "s3://caps/nothing-here.pcap", "-q"]);
+    code(&o, 1);
+    assert!(
+        stderr(&o).contains("s3://caps/nothing-here.pcap: no such object"),
+        "{}",
+        text(&o)
+    );
+
+    // Not a capture, and a truncated one: every complete record kept.
+    let o = s.pcapidx(&db, &["index", "s3://caps/junk/"]);
+    code(&o, 1);
+    let st = sql(&db, "SELECT path, status, packets FROM files ORDER BY path");
+    let find = |p: &str| st.iter().find(|r| cell(&r["path"]) == p).unwrap().clone();
+    assert_eq!(
+        cell(&find("s3://caps/junk/notes.txt")["status"]),
+        "not-a-capture"
+    );
+    let cut = find("s3://caps/junk/cut.pcap");
+    assert_eq!(cell(&cut["status"]), "partial", "{}", text(&o));
+    let disk = dir.join("disk.db");
+    let local = dir.join("cut.pcap");
+    std::fs::write(&local, &whole[..whole.len() - 7]).unwrap();
+    s.pcapidx(&disk, &["index", local.to_str().unwrap(), "-q"]);
+    let disk_packets = cell(&sql(&disk, "SELECT packets FROM files")[0]["packets"]);
+    assert_eq!(cell(&cut["packets"]), disk_packets);
+
+    // Throttling: 503 SlowDown is retried with backoff.
+    s.faults
+        .slow_down
+        .store(3, std::sync::atomic::Ordering::SeqCst);
+    let db2 = dir.join("throttled.db");
+    let o = s.pcapidx(&db2, &["index", "s3://caps/sensor1/", "-q"]);
+    code(&o, 0);
+    assert_eq!(
+        s.faults.slow_down.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the throttled requests were made"
+    );
+}
+
+#[test]
+fn a_dropped_connection_resumes_where_it_stopped() {
+    let s = Server::start("s3-dropped", &["caps"]);
+    let dir = tmpdir("s3-dropped-db");
+    // One object, cut in the middle of the GET that reads it.
+    let big = testdata("rotated").join("rotated_00004.pcap");
+    let bytes = std::fs::read(&big).unwrap();
+    s.put("caps", "rotated_00004.pcap", &bytes);
+    let disk = dir.join("disk.db");
+    s.pcapidx(&disk, &["index", big.to_str().unwrap(), "-q"]);
+    // The planning peek's GET comes first: cut the reading one, mid-body.
+    let db = dir.join("i.db");
+    let cut_at = (bytes.len() / 2) as u64;
+    std::thread::scope(|t| {
+        let faults = s.faults.clone();
+        t.spawn(move || {
+            // Arm the cut once the peek has been served.
+            let start = std::time::Instant::now();
+            while faults.gets.load(std::sync::atomic::Ordering::SeqCst) < 1
+                && start.elapsed().as_secs() < 20
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            faults
+                .cut_next_get_after
+                .store(cut_at, std::sync::atomic::Ordering::SeqCst);
+        });
+        let o = s.pcapidx(&db, &["index", "s3://caps/rotated_00004.pcap", "-q"]);
+        code(&o, 0);
+    });
+    assert!(
+        s.gets().0 >= 3,
+        "peek, cut read, resumed read: {:?}",
+        s.gets()
+    );
+    assert_eq!(flow_summaries(&db), flow_summaries(&disk));
+    assert_eq!(positions(&db), positions(&disk));
+}
+
+#[test]
+fn events_index_exactly_what_they_name() {
+    let s = loaded("s3-events");
+    let dir = tmpdir("s3-events-db");
+    let db = dir.join("i.db");
+    let event = |keys: &[(&str, &str)]| {
+        let records: Vec<serde_json::Value> = keys
+            .iter()
+            .map(|(name, key)| {
+                let size = std::fs::metadata(s.file("caps", &key.replace('+', " ")))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                serde_json::json!({
+                    "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
+                    "s3": {"bucket": {"name": "caps"},
+                           "object": {"key": key, "size": size, "sequencer": "0A1B"}}
+                })
+            })
+            .collect();
+        let path = dir.join(format!("event-{}.json", keys.len()));
+        std::fs::write(&path, serde_json::json!({ "Records": records }).to_string()).unwrap();
+        path
+    };
+    let ev = event(&[
+        ("ObjectCreated:Put", "sensor1/rotated_00000.pcap"),
+        (
+            "ObjectCreated:CompleteMultipartUpload",
+            "sensor1/rotated_00001.pcap",
+        ),
+        ("ObjectRemoved:Delete", "sensor1/rotated_00002.pcap"),
+    ]);
+    let o = s.pcapidx(&db, &["index", "--s3-event", ev.to_str().unwrap()]);
+    code(&o, 0);
+    assert!(
+        stderr(&o).contains("ObjectRemoved:Delete, not a new object"),
+        "{}",
+        text(&o)
+    );
+    let paths: Vec<String> = sql(&db, "SELECT path FROM files ORDER BY path")
+        .iter()
+        .map(|r| cell(&r["path"]))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "s3://caps/sensor1/rotated_00000.pcap",
+            "s3://caps/sensor1/rotated_00001.pcap"
+        ]
+    );
+    let flows = flow_summaries(&db);
+    // Repeated (events may arrive twice): nothing changes, nothing fetched.
+    let before = s.gets();
+    code(
+        &s.pcapidx(&db, &["index", "--s3-event", ev.to_str().unwrap(), "-q"]),
+        0,
+    );
+    assert_eq!(flow_summaries(&db), flows);
+    assert_eq!(s.gets().0, before.0);
+
+    // From standard input, with a key that needs decoding ('+' is a space).
+    s.put(
+        "caps",
+        "with space/a.pcapng",
+        &std::fs::read(testdata("format-pcapng-mixed").join("format-pcapng-mixed_00000.pcapng"))
+            .unwrap(),
+    );
+    let ev = event(&[("ObjectCreated:Put", "with+space/a.pcapng")]);
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pcapidx"));
+    c.arg("--db")
+        .arg(&db)
+        .args(["index", "--s3-event", "-", "-q"]);
+    s.env(&mut c, crate::common::s3::SECRET_KEY);
+    c.stdin(std::fs::File::open(&ev).unwrap());
+    let o = c.output().unwrap();
+    code(&o, 0);
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT status FROM files WHERE path = 's3://caps/with space/a.pcapng'"
+        )
+        .len(),
+        1
+    );
+
+    // --max-file-size applies before any byte is fetched.
+    let before = s.gets();
+    let ev = event(&[("ObjectCreated:Put", "sensor1/rotated_00005.pcap")]);
+    let o = s.pcapidx(
+        &db,
+        &[
+            "index",
+            "--s3-event",
+            ev.to_str().unwrap(),
+            "--max-file-size",
+            "1000",
+            "-q",
+        ],
+    );
+    code(&o, 1);
+    assert_eq!(s.gets(), before);
+    let st = sql(
+        &db,
+        "SELECT status FROM files WHERE path LIKE '%rotated_00005.pcap'",
+    );
+    assert_eq!(cell(&st[0]["status"]), "skipped");
+
+    // A test event is skipped with a note.
+    let t = dir.join("test-event.json");
+    std::fs::write(
+        &t,
+        r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"caps"}"#,
+    )
+    .unwrap();
+    let o = s.pcapidx(&db, &["index", "--s3-event", t.to_str().unwrap()]);
+    code(&o, 0);
+    assert!(stderr(&o).contains("s3:TestEvent"), "{}", text(&o));
+}
+
+#[test]
+fn a_malformed_event_writes_nothing() {
+    let dir = tmpdir("s3-bad-event");
+    let db = dir.join("i.db");
+    for (doc, says) in [
+        ("{not json", "not JSON"),
+        (r#"{"records": []}"#, "no Records"),
+        (
+            r#"{"Records":[{"s3":{"object":{"key":"k"}}}]}"#,
+            "s3.bucket.name",
+        ),
+    ] {
+        let f = dir.join("e.json");
+        std::fs::write(&f, doc).unwrap();
+        let o = crate::common::pcapidx(&db, &["index", "--s3-event", f.to_str().unwrap()]);
+        code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(says) && err.trim().lines().count() == 1,
+            "{doc}: {err}"
+        );
+        assert!(!db.exists(), "{doc}: the index was created");
+    }
+}
