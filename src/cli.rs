@@ -192,7 +192,7 @@ pub struct IndexArgs {
 
     /// With --watch: walk every input again this often, whatever file
     /// notifications said (they can be lost, or missing on network file
-    /// systems).
+    /// systems); s3:// inputs, which send none, are listed again this often.
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration, requires = "watch")]
     pub rescan_interval: std::time::Duration,
 
@@ -744,6 +744,14 @@ pub struct ServeArgs {
     /// port can read the index and the packets it names.
     #[arg(long)]
     pub no_auth: bool,
+
+    /// Also take S3 event notifications POSTed to /api/s3-events (an
+    /// S3-compatible store's webhook) and index the objects they name, as
+    /// `pcapidx index --s3-event` does: open pages show the new flows. The
+    /// one request that writes, so it needs a token, on loopback too (one is
+    /// made unless --token gives one).
+    #[arg(long, conflicts_with = "no_auth")]
+    pub s3_events: bool,
 }
 
 #[derive(Debug, Args)]

@@ -88,6 +88,50 @@ fn read_event(f: &Path) -> Result<Vec<pcapidx_source::event::Created>> {
     Ok(ev.created)
 }
 
+/// What `pcapidx serve --s3-events` does with an event POSTed to it: index
+/// its objects (one run, under default options) and say what was done.
+pub fn event_handler(db: std::path::PathBuf) -> pcapidx_serve::EventHandler {
+    Arc::new(move |ev: pcapidx_source::event::Event| {
+        let opts = Options {
+            events: ev.created,
+            ..Options::default()
+        };
+        let progress = Progress::default();
+        let report =
+            pcapidx_index::run(&db, &[], &opts, &progress, &mut |_| {}).map_err(|e| match e {
+                pcapidx_index::IndexError::Locked(_) => {
+                    pcapidx_serve::EventRefused::Busy(e.to_string())
+                }
+                e => pcapidx_serve::EventRefused::Failed(e.to_string()),
+            })?;
+        let files: Vec<serde_json::Value> = report
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path,
+                    "action": format!("{:?}", f.action).to_lowercase(),
+                    "status": f.status.as_str(),
+                    "error": f.error,
+                    "packets": f.packets,
+                })
+            })
+            .collect();
+        let problems: Vec<String> = report
+            .walk_errors
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.display()))
+            .collect();
+        Ok(serde_json::json!({
+            "files": files,
+            "errors": problems,
+            "skipped": ev.skipped,
+            "packets": report.packets,
+            "complete": report.complete(),
+        }))
+    })
+}
+
 pub fn run(db: &Path, args: &IndexArgs) -> Result<Outcome> {
     let opts = options(args)?;
     if args.watch {

@@ -226,6 +226,12 @@ fn serve(db: &std::path::Path, args: &cli::ServeArgs) -> Result<Outcome> {
     open_read_only(db)?;
     let mut cfg = pcapidx_serve::Config::new(db.to_path_buf(), args.listen);
     cfg.token = pcapidx_serve::token_for(args.listen, args.token.as_deref(), args.no_auth)?;
+    if args.s3_events {
+        if cfg.token.is_none() {
+            cfg.token = Some(pcapidx_serve::new_token()?);
+        }
+        cfg.on_s3_event = Some(index_cmd::event_handler(db.to_path_buf()));
+    }
     let token = cfg.token.clone();
     pcapidx_serve::run(cfg, |addr| {
         let host = if addr.ip().is_unspecified() {

@@ -31,7 +31,12 @@ struct Status {
 const LINE_EVERY: Duration = Duration::from_secs(60);
 
 pub fn run(db: &Path, args: &IndexArgs, opts: &Options) -> Result<Outcome> {
-    for p in &args.paths {
+    // Objects are listed at each rescan; a prefix may be empty for now.
+    for p in args
+        .paths
+        .iter()
+        .filter(|p| !p.to_str().is_some_and(pcapidx_source::is_url))
+    {
         if let Err(e) = std::fs::metadata(p) {
             anyhow::bail!(
                 "{}: {e} (--watch follows files and folders that exist: create it first)",

@@ -447,3 +447,131 @@ fn a_malformed_event_writes_nothing() {
         assert!(!db.exists(), "{doc}: the index was created");
     }
 }
+
+#[test]
+fn serve_takes_event_webhooks_with_its_token() {
+    use crate::common::{Served, http_request};
+    let s = loaded("s3-serve");
+    let db = tmpdir("s3-serve-db").join("i.db");
+    // An index to serve: one object already in it.
+    code(
+        &s.pcapidx(
+            &db,
+            &["index", "s3://caps/sensor1/rotated_00000.pcap", "-q"],
+        ),
+        0,
+    );
+    let served = Served::start_with(&db, &["--s3-events", "--token", "sesame"], |c| {
+        s.env(c, crate::common::s3::SECRET_KEY)
+    });
+    let doc = serde_json::json!({"Records": [
+        {"eventName": "ObjectCreated:Put",
+         "s3": {"bucket": {"name": "caps"}, "object": {"key": "sensor1/rotated_00001.pcap"}}},
+        {"eventName": "ObjectCreated:Put",
+         "s3": {"bucket": {"name": "caps"}, "object": {"key": "sensor1/rotated_00000.pcap"}}}
+    ]})
+    .to_string();
+    let post = |headers: &[&str], body: &[u8]| {
+        http_request(served.addr, "POST", "/api/s3-events", headers, body)
+    };
+    // Without the token: refused, nothing indexed.
+    let (st, _, _) = post(&["Content-Type: application/json"], doc.as_bytes());
+    assert_eq!(st, 401);
+    assert_eq!(sql(&db, "SELECT path FROM files").len(), 1);
+    // Malformed: a 400 that says why.
+    let (st, _, body) = post(&["Authorization: Bearer sesame"], b"{\"Records\": [{}]}");
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("s3 part"));
+    // With it: the new object indexed, the known one left as it is.
+    let (st, _, body) = post(&["Authorization: Bearer sesame"], doc.as_bytes());
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(st, 200, "{answer}");
+    let actions: Vec<(String, String)> = answer["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (cell(&f["path"]), cell(&f["action"])))
+        .collect();
+    assert!(
+        actions.contains(&(
+            "s3://caps/sensor1/rotated_00001.pcap".into(),
+            "indexed".into()
+        )) && actions.contains(&(
+            "s3://caps/sensor1/rotated_00000.pcap".into(),
+            "unchanged".into()
+        )),
+        "{answer}"
+    );
+    // The page's API sees it.
+    let (st, _, body) = served.get("/api/files", &["Authorization: Bearer sesame"]);
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains("rotated_00001.pcap"));
+}
+
+#[test]
+fn watch_lists_a_bucket_again_at_each_rescan() {
+    let s = Server::start("s3-watch", &["caps"]);
+    let rotated = testdata("rotated");
+    let put = |name: &str| {
+        s.put(
+            "caps",
+            &format!("live/{name}"),
+            &std::fs::read(rotated.join(name)).unwrap(),
+        )
+    };
+    put("rotated_00000.pcap");
+    let db = tmpdir("s3-watch-db").join("i.db");
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pcapidx"));
+    c.arg("--db").arg(&db).args([
+        "index",
+        "--watch",
+        "--rescan-interval",
+        "300ms",
+        "s3://caps/live/",
+    ]);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    s.env(&mut c, crate::common::s3::SECRET_KEY);
+    let mut child = c.spawn().unwrap();
+    let count = |db: &Path| -> usize {
+        if !db.exists() {
+            return 0;
+        }
+        let o = crate::common::pcapidx(
+            db,
+            &[
+                "sql",
+                "SELECT path FROM files WHERE status = 'ok'",
+                "--format",
+                "jsonl",
+            ],
+        );
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let wait = |n: usize| {
+        let t = std::time::Instant::now();
+        while count(&db) < n && t.elapsed().as_secs() < 20 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        count(&db)
+    };
+    if wait(1) != 1 {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("nothing indexed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    put("rotated_00001.pcap");
+    put("rotated_00002.pcap");
+    assert_eq!(wait(3), 3);
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    // What it indexed equals a one-shot run of the same objects.
+    let once = tmpdir("s3-watch-once").join("i.db");
+    code(&s.pcapidx(&once, &["index", "s3://caps/live/", "-q"]), 0);
+    assert_eq!(flow_summaries(&db), flow_summaries(&once));
+}

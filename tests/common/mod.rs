@@ -243,16 +243,21 @@ pub struct Served {
 
 impl Served {
     pub fn start(db: &Path, extra: &[&str]) -> Served {
+        Served::start_with(db, extra, |_| {})
+    }
+
+    /// As `start`, with the command adjusted first (its environment).
+    pub fn start_with(db: &Path, extra: &[&str], adjust: impl FnOnce(&mut Command)) -> Served {
         use std::io::BufRead;
-        let mut child = bin()
-            .arg("--db")
+        let mut c = bin();
+        c.arg("--db")
             .arg(db)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start pcapidx serve");
+            .stderr(std::process::Stdio::null());
+        adjust(&mut c);
+        let mut child = c.spawn().expect("start pcapidx serve");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -288,17 +293,32 @@ pub fn http_get(
     path: &str,
     headers: &[&str],
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http_request(addr, "GET", path, headers, b"")
+}
+
+/// A plain HTTP/1.1 request with a body.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !body.is_empty() || method != "GET" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw

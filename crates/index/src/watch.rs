@@ -190,6 +190,10 @@ impl Targets {
     fn new(inputs: &[PathBuf], own: Vec<PathBuf>) -> Self {
         let (mut dirs, mut files) = (Vec::new(), Vec::new());
         for p in inputs {
+            // Objects send no file notifications: each rescan lists them.
+            if p.to_str().is_some_and(pcapidx_source::is_url) {
+                continue;
+            }
             let Ok(abs) = std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)) else {
                 continue;
             };

@@ -762,3 +762,36 @@ pub(crate) async fn not_found() -> ApiError {
         "no such page: the API is under /api/ (flows, flows/{id}, flows/{id}/packets, flows/{id}/stream, flows/count, summary, timeline, files, macs, sql, carve, events)",
     )
 }
+
+/// The largest event document taken (AWS sends at most a few kilobytes).
+pub(crate) const EVENT_BODY_LIMIT: usize = 1 << 20;
+
+/// `POST /api/s3-events`: an S3 event notification (a store's webhook),
+/// whose created objects are indexed. Refused without a token set: this is
+/// the one request that writes to the index.
+pub(crate) async fn s3_event(State(st): State<Arc<AppState>>, doc: Bytes) -> Answer {
+    let Some(handler) = st.cfg.on_s3_event.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "events are not taken here: start `pcapidx serve --s3-events`",
+        ));
+    };
+    if st.cfg.token.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "events need a token: start `pcapidx serve --s3-events` with --token",
+        ));
+    }
+    let text = std::str::from_utf8(&doc).map_err(|_| ApiError::bad("the body is not UTF-8"))?;
+    let event = pcapidx_source::event::parse(text).map_err(|e| ApiError::bad(e.to_string()))?;
+    let done = tokio::task::spawn_blocking(move || handler(event))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match done {
+        Ok(v) => Ok(body(Format::Json, v.to_string().into_bytes())),
+        Err(crate::EventRefused::Busy(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Err(crate::EventRefused::Failed(why)) => {
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why))
+        }
+    }
+}

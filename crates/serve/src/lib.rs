@@ -41,7 +41,7 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub db: PathBuf,
     pub listen: SocketAddr,
@@ -51,6 +51,34 @@ pub struct Config {
     pub query_budget: Duration,
     /// The most rows one response holds (a larger `limit` is clamped).
     pub max_rows: u64,
+    /// What indexes the objects an S3 event notification POSTed to
+    /// `/api/s3-events` names (`None`: that endpoint is off). The one
+    /// request that writes: it needs the token, whatever the address.
+    pub on_s3_event: Option<EventHandler>,
+}
+
+/// Indexes the objects of an event; answers what was done, as JSON.
+pub type EventHandler = Arc<
+    dyn Fn(pcapidx_source::event::Event) -> Result<serde_json::Value, EventRefused> + Send + Sync,
+>;
+
+/// Why an event was not indexed.
+#[derive(Debug, Clone)]
+pub enum EventRefused {
+    /// Another `pcapidx index` holds the index: try again later.
+    Busy(String),
+    Failed(String),
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("db", &self.db)
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("s3_events", &self.on_s3_event.is_some())
+            .finish()
+    }
 }
 
 impl Config {
@@ -61,6 +89,7 @@ impl Config {
             token: None,
             query_budget: Duration::from_secs(5),
             max_rows: 10_000,
+            on_s3_event: None,
         }
     }
 }
@@ -152,6 +181,11 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/sql", get(api::sql))
         .route("/api/carve", get(api::carve))
         .route("/api/events", get(events::events))
+        .route(
+            "/api/s3-events",
+            axum::routing::post(api::s3_event)
+                .layer(axum::extract::DefaultBodyLimit::max(api::EVENT_BODY_LIMIT)),
+        )
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(middleware::map_response(conservative_headers))
