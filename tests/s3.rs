@@ -276,15 +276,16 @@ fn a_dropped_connection_resumes_where_it_stopped() {
     s.put("caps", "rotated_00004.pcap", &bytes);
     let disk = dir.join("disk.db");
     s.pcapidx(&disk, &["index", big.to_str().unwrap(), "-q"]);
-    // The planning peek's GET comes first: cut the reading one, mid-body.
+    // Planning reads the header and peeks at the first record, and reading
+    // starts with the header again (3 GETs): cut the next, mid-body.
     let db = dir.join("i.db");
     let cut_at = (bytes.len() / 2) as u64;
     std::thread::scope(|t| {
         let faults = s.faults.clone();
         t.spawn(move || {
-            // Arm the cut once the peek has been served.
+            // Arm the cut once planning is over.
             let start = std::time::Instant::now();
-            while faults.gets.load(std::sync::atomic::Ordering::SeqCst) < 1
+            while faults.gets.load(std::sync::atomic::Ordering::SeqCst) < 3
                 && start.elapsed().as_secs() < 20
             {
                 std::thread::sleep(std::time::Duration::from_millis(1));
@@ -302,6 +303,78 @@ fn a_dropped_connection_resumes_where_it_stopped() {
         s.gets()
     );
     assert_eq!(flow_summaries(&db), flow_summaries(&disk));
+    assert_eq!(positions(&db), positions(&disk));
+}
+
+/// A capture of a few megabytes from the project's generator.
+fn generated(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("gen");
+    let o = crate::common::bin()
+        .args([
+            "generate",
+            "--profile",
+            "bench",
+            "--size",
+            "3M",
+            "--file-size",
+            "3M",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    code(&o, 0);
+    crate::common::captures_in(&out).remove(0)
+}
+
+#[test]
+fn an_object_gone_mid_read_is_partial_with_its_complete_records() {
+    let s = Server::start("s3-gone", &["caps"]);
+    let dir = tmpdir("s3-gone-db");
+    let bytes = std::fs::read(generated(&dir)).unwrap();
+    s.put("caps", "big.pcap", &bytes);
+    let cut_at = (bytes.len() / 2) as u64;
+    let db = dir.join("i.db");
+    std::thread::scope(|t| {
+        let faults = s.faults.clone();
+        t.spawn(move || {
+            let start = std::time::Instant::now();
+            while faults.gets.load(std::sync::atomic::Ordering::SeqCst) < 3
+                && start.elapsed().as_secs() < 20
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            faults
+                .delete_on_cut
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            faults
+                .cut_next_get_after
+                .store(cut_at, std::sync::atomic::Ordering::SeqCst);
+        });
+        let o = s.pcapidx(&db, &["index", "s3://caps/big.pcap"]);
+        code(&o, 1);
+        assert!(
+            stderr(&o).contains("s3://caps/big.pcap") && stderr(&o).contains("no such object"),
+            "{}",
+            text(&o)
+        );
+    });
+    let row = &sql(&db, "SELECT status, packets, indexed_bytes FROM files")[0];
+    assert_eq!(cell(&row["status"]), "partial", "{row:?}");
+    let kept = row["indexed_bytes"].as_u64().unwrap();
+    assert!(kept > 0 && kept <= cut_at, "{row:?}");
+    // Every record received whole is kept: what indexing the same bytes
+    // from disk keeps.
+    let local = dir.join("big.pcap");
+    std::fs::write(&local, &bytes[..kept as usize]).unwrap();
+    let disk = dir.join("disk.db");
+    code(
+        &s.pcapidx(&disk, &["index", local.to_str().unwrap(), "-q"]),
+        0,
+    );
+    let want = &sql(&disk, "SELECT packets, indexed_bytes FROM files")[0];
+    assert_eq!(row["packets"], want["packets"], "{row:?} vs {want:?}");
+    assert!(row["packets"].as_u64().unwrap() > 1000, "{row:?}");
     assert_eq!(positions(&db), positions(&disk));
 }
 
@@ -574,4 +647,96 @@ fn watch_lists_a_bucket_again_at_each_rescan() {
     let once = tmpdir("s3-watch-once").join("i.db");
     code(&s.pcapidx(&once, &["index", "s3://caps/live/", "-q"]), 0);
     assert_eq!(flow_summaries(&db), flow_summaries(&once));
+}
+
+#[test]
+fn a_long_session_across_ten_objects_fetches_about_its_records() {
+    let s = Server::start("s3-long", &["caps"]);
+    let dir = tmpdir("s3-long-db");
+    let out = dir.join("gen");
+    let o = crate::common::bin()
+        .args([
+            "generate",
+            "--profile",
+            "bench",
+            "--size",
+            "30M",
+            "--file-size",
+            "3M",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    code(&o, 0);
+    let keys = s.put_folder(&out, "caps", "run/");
+    let objects = keys.iter().filter(|k| k.ends_with(".pcap")).count() as u64;
+    assert!(objects >= 10, "{keys:?}");
+    let db = dir.join("i.db");
+    code(&s.pcapidx(&db, &["index", "s3://caps/run/", "-q"]), 0);
+    let top = &sql(
+        &db,
+        "SELECT flow_id, files, packets_fwd + packets_rev AS n FROM flows
+         ORDER BY files DESC, n DESC LIMIT 1",
+    )[0];
+    let (id, files, packets) = (
+        cell(&top["flow_id"]),
+        top["files"].as_u64().unwrap(),
+        top["n"].as_u64().unwrap(),
+    );
+    assert!(files >= 10 && packets >= 1000, "{top:?}");
+    if let Ok(gaps) = std::env::var("PCAPIDX_TEST_COALESCE_SWEEP") {
+        // Requests against bytes, for BENCHMARKS.md.
+        for gap in gaps.split(',') {
+            let before = s.gets();
+            let out = dir.join(format!("sweep-{gap}.pcap"));
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pcapidx"));
+            c.arg("--db").arg(&db);
+            c.args(["carve", "--flow-id", &id, "-o", out.to_str().unwrap(), "-q"]);
+            s.env(&mut c, crate::common::s3::SECRET_KEY);
+            c.env("PCAPIDX_S3_COALESCE", gap);
+            let t = std::time::Instant::now();
+            code(&c.output().unwrap(), 0);
+            let ms = t.elapsed().as_millis();
+            let (g, b) = (s.gets().0 - before.0, s.gets().1 - before.1);
+            eprintln!("coalesce {gap}: {g} GETs, {b} bytes, {ms} ms");
+        }
+    }
+    let before = s.gets();
+    let carved = dir.join("long.pcap");
+    let o = s.pcapidx(
+        &db,
+        &["carve", "--flow-id", &id, "-o", carved.to_str().unwrap()],
+    );
+    code(&o, 0);
+    let (gets, fetched) = (s.gets().0 - before.0, s.gets().1 - before.1);
+    let written = std::fs::metadata(&carved).unwrap().len();
+    eprintln!(
+        "s3 carve: {packets} packets from {files} objects: {gets} GETs, {fetched} bytes fetched, \
+         {written} bytes written"
+    );
+    // Its records are interleaved with everything else's: few requests
+    // would mean fetching the objects whole (see BENCHMARKS.md). Neighbours
+    // share requests, and the bytes fetched stay near the records'.
+    assert!(gets < packets / 2, "{gets} GETs for {packets} packets");
+    assert!(
+        fetched <= written + written / 2 + files * 16 * 1024,
+        "{fetched} bytes for {written}"
+    );
+    // The same bytes as carving the files on disk.
+    let disk = dir.join("disk.db");
+    code(
+        &s.pcapidx(&disk, &["index", out.to_str().unwrap(), "-q"]),
+        0,
+    );
+    let local = dir.join("local.pcap");
+    let o = s.pcapidx(
+        &disk,
+        &["carve", "--flow-id", &id, "-o", local.to_str().unwrap()],
+    );
+    code(&o, 0);
+    assert_eq!(
+        std::fs::read(&carved).unwrap(),
+        std::fs::read(&local).unwrap()
+    );
 }

@@ -24,9 +24,11 @@ pub const SECRET_KEY: &str = "pcapidx-test-secret-0123456789";
 pub struct Faults {
     /// The next this many requests answer 503 SlowDown.
     pub slow_down: AtomicU32,
-    /// The next GET's body stops after this many bytes, its connection
-    /// dropped (0: none).
+    /// The next GET body longer than this stops after this many bytes, its
+    /// connection dropped (0: none).
     pub cut_next_get_after: AtomicU64,
+    /// With a cut: the object is deleted too (so it cannot be resumed).
+    pub delete_on_cut: std::sync::atomic::AtomicBool,
     pub gets: AtomicU64,
     pub get_bytes: AtomicU64,
 }
@@ -34,6 +36,7 @@ pub struct Faults {
 struct Faulty {
     inner: s3s_fs::FileSystem,
     faults: Arc<Faults>,
+    root: PathBuf,
 }
 
 impl Faulty {
@@ -64,14 +67,21 @@ impl S3 for Faulty {
             return Err(s3_error!(SlowDown, "test throttling"));
         }
         self.faults.gets.fetch_add(1, Ordering::SeqCst);
+        let file = self.root.join(&req.input.bucket).join(&req.input.key);
         let mut resp = self.inner.get_object(req).await?;
-        let cut = self.faults.cut_next_get_after.swap(0, Ordering::SeqCst);
+        // Armed until a body passes it (a short read leaves it armed).
+        let cut = self.faults.cut_next_get_after.load(Ordering::SeqCst);
         let faults = self.faults.clone();
         if let Some(body) = resp.output.body.take() {
             let mut sent = 0u64;
             let counted = body.map(move |part| {
                 let part: Bytes = part.map_err(|_| Dropped)?;
                 if cut > 0 && sent + part.len() as u64 > cut {
+                    faults.cut_next_get_after.store(0, Ordering::SeqCst);
+                    if faults.delete_on_cut.load(Ordering::SeqCst) {
+                        // The next request finds nothing to resume.
+                        let _ = std::fs::remove_file(&file);
+                    }
                     return Err(Dropped);
                 }
                 sent += part.len() as u64;
@@ -133,6 +143,7 @@ impl Server {
         let mut b = s3s::service::S3ServiceBuilder::new(Faulty {
             inner: fs,
             faults: faults.clone(),
+            root: root.clone(),
         });
         b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = b.build();

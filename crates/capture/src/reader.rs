@@ -108,6 +108,9 @@ pub struct CaptureReader {
     records_hint: usize,
     done: bool,
     pending: Option<ReadError>,
+    /// A read that failed after delivering some bytes: the records they
+    /// complete are framed first, then this ends the reading.
+    broken: Option<io::Error>,
 }
 
 /// Reads the pcapng block at `offset` whole (bounded by [`MAX_BLOCK`]).
@@ -275,6 +278,7 @@ impl CaptureReader {
             records_hint: 0,
             done: false,
             pending: None,
+            broken: None,
         })
     }
 
@@ -358,7 +362,10 @@ impl CaptureReader {
         loop {
             let avail = &self.buf[self.start..];
             if avail.is_empty() && self.read_to >= self.limit {
-                self.done = true;
+                match self.broken.take() {
+                    Some(e) => self.fail(self.pos, ReadErrorKind::Io(e)),
+                    None => self.done = true,
+                }
                 return 0;
             }
             let step = match &mut self.framer {
@@ -380,13 +387,14 @@ impl CaptureReader {
                 Step::Need(n) => {
                     if self.read_to >= self.limit {
                         let available = self.limit - self.pos;
-                        self.fail(
-                            self.pos,
-                            ReadErrorKind::Truncated {
+                        let kind = match self.broken.take() {
+                            Some(e) => ReadErrorKind::Io(e),
+                            None => ReadErrorKind::Truncated {
                                 needed: n as u64,
                                 available,
                             },
-                        );
+                        };
+                        self.fail(self.pos, kind);
                     }
                     return n;
                 }
@@ -439,13 +447,26 @@ impl CaptureReader {
         let room = (target.saturating_sub(have) as u64).min(self.limit - self.read_to);
         self.buf.reserve(room as usize);
         // read_to_end into reserved capacity: no zero-filling of the buffer.
-        let n = (&mut self.stream).take(room).read_to_end(&mut self.buf)? as u64;
+        let before = self.buf.len();
+        let read = (&mut self.stream).take(room).read_to_end(&mut self.buf);
+        // On an error, the bytes read before it are kept (read_to_end appends
+        // them): the records they complete are still delivered.
+        let n = (self.buf.len() - before) as u64;
         self.read_to += n;
-        if n < room {
-            // The file shrank since it was opened: stop where it now ends.
-            self.limit = self.read_to;
+        match read {
+            Ok(_) if n < room => {
+                // The file shrank since it was opened: stop where it now ends.
+                self.limit = self.read_to;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) if n > 0 => {
+                self.limit = self.read_to;
+                self.broken = Some(e);
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 }
 

@@ -19,8 +19,16 @@ use pcapidx_capture::ByteSource;
 use crate::{Object, SourceError, wait};
 
 /// Ranges closer than this are fetched as one: a gap costs less than a
-/// request's round trip.
-const COALESCE: u64 = 32 * 1024;
+/// request's round trip. `PCAPIDX_S3_COALESCE` (bytes) changes it: larger
+/// makes fewer requests that fetch more bytes (BENCHMARKS.md measures both).
+const COALESCE: u64 = 16 * 1024;
+
+fn coalesce() -> u64 {
+    std::env::var("PCAPIDX_S3_COALESCE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(COALESCE)
+}
 /// Attempts to resume a stream whose connection dropped.
 const RESUMES: u32 = 5;
 
@@ -134,7 +142,7 @@ impl ByteSource for ObjectSource {
             .collect();
         let got = wait(
             &self.url,
-            object_store::coalesce_ranges(&wanted, |r| self.fetch(r), COALESCE),
+            object_store::coalesce_ranges(&wanted, |r| self.fetch(r), coalesce()),
         )
         .map_err(io_err)?;
         let mut got = got.into_iter();
