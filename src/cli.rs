@@ -684,7 +684,10 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// The folder to write into (created if needed).
+    /// The folder to write into (created if needed), or an object-store
+    /// prefix (`s3://BUCKET/PREFIX/`, configured as for `index`): the files
+    /// are staged in the temporary folder and uploaded as new objects (an
+    /// object is never replaced).
     pub dest: std::path::PathBuf,
 
     /// Also the packets of the flows written (file, offset, time, lengths,

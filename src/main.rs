@@ -184,8 +184,18 @@ fn export(db: &std::path::Path, args: &cli::ExportArgs) -> Result<Outcome> {
     let opts = pcapidx_export::Options {
         packets: args.packets,
     };
-    let done = pcapidx_export::export(&store, &args.dest, opts)
-        .with_context(|| format!("exporting into {}", args.dest.display()))?;
+    let url = args.dest.to_str().filter(|d| pcapidx_source::is_url(d));
+    if url.is_some() && args.compact {
+        anyhow::bail!(
+            "--compact merges files of a local DEST; an object-store DEST is compacted by \
+             the engine that reads it (or export to a folder, compact, then copy)"
+        );
+    }
+    let done = match url {
+        Some(u) => pcapidx_export::export_to_objects(&store, u, opts),
+        None => pcapidx_export::export(&store, &args.dest, opts),
+    }
+    .with_context(|| format!("exporting into {}", args.dest.display()))?;
     let compacted = if args.compact {
         Some(
             pcapidx_export::compact(&args.dest, &done.sensor)

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::common::*;
 
-fn duckdb_ready() -> bool {
+pub(crate) fn duckdb_ready() -> bool {
     Command::new("python3")
         .args(["-c", "import duckdb"])
         .status()
@@ -15,7 +15,7 @@ fn duckdb_ready() -> bool {
 }
 
 /// Rows of a DuckDB query as JSON objects (values as text, for comparing).
-fn duck(query: &str) -> Vec<serde_json::Value> {
+pub(crate) fn duck(query: &str) -> Vec<serde_json::Value> {
     let script = format!(
         "import duckdb, json\nc = duckdb.connect()\nr = c.sql({query:?})\ncols = [d[0] for d in r.description]\nprint(json.dumps([dict(zip(cols, [str(v) for v in row])) for row in r.fetchall()]))"
     );
@@ -55,7 +55,7 @@ fn latest(lake: &Path) -> String {
 }
 
 /// Per protocol: flows, packets, bytes, as text.
-fn by_proto_sql(db: &Path) -> Vec<(String, String, String, String)> {
+pub(crate) fn by_proto_sql(db: &Path) -> Vec<(String, String, String, String)> {
     sql(
         db,
         "SELECT proto, count(*) AS n, sum(packets_fwd + packets_rev) AS p, sum(bytes_fwd + bytes_rev) AS b
@@ -66,7 +66,7 @@ fn by_proto_sql(db: &Path) -> Vec<(String, String, String, String)> {
     .collect()
 }
 
-fn by_proto_duck(lake: &Path, sensor: &str) -> Vec<(String, String, String, String)> {
+pub(crate) fn by_proto_duck(lake: &Path, sensor: &str) -> Vec<(String, String, String, String)> {
     duck(&format!(
         "SELECT proto, count(*) AS n, sum(packets_fwd + packets_rev) AS p, sum(bytes_fwd + bytes_rev) AS b
          FROM {} WHERE sensor = '{sensor}' GROUP BY proto ORDER BY proto NULLS FIRST",

@@ -19,6 +19,7 @@ mod compact;
 
 pub use compact::{Compacted, compact};
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub enum ExportError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("{0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    #[error("{0}")]
+    Object(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -115,8 +118,112 @@ pub struct Options {
     pub packets: bool,
 }
 
+/// Names already taken where the export goes: an earlier file is never
+/// rewritten. Local files are looked at; an object-store DEST's keys are
+/// listed once, relative to the staging folder its files are written in.
+struct Taken {
+    root: PathBuf,
+    remote: HashSet<String>,
+}
+
+impl Taken {
+    fn local(root: &Path) -> Self {
+        Taken {
+            root: root.to_path_buf(),
+            remote: HashSet::new(),
+        }
+    }
+
+    fn free(&self, p: &Path) -> bool {
+        let remote = p
+            .strip_prefix(&self.root)
+            .ok()
+            .and_then(|r| r.to_str())
+            .is_some_and(|r| self.remote.contains(r));
+        !remote && !p.exists()
+    }
+}
+
 /// Exports what changed since the last export of `store` into `dest`.
 pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, ExportError> {
+    let (out, state) = write_export(store, dest, opts, &Taken::local(dest))?;
+    // Recorded last: an export that failed half way is done again whole.
+    store.set_export_state(&state)?;
+    Ok(out)
+}
+
+/// Exports into an object-store DEST (`s3://BUCKET/PREFIX/`): the files are
+/// written in a staging folder, then each is uploaded as a new object (the
+/// store refuses to replace one) and removed; the export is recorded once
+/// all are up. `Exported::files` are their URLs.
+pub fn export_to_objects(
+    store: &Store,
+    dest: &str,
+    opts: Options,
+) -> Result<Exported, ExportError> {
+    let object = |e: pcapidx_source::SourceError| ExportError::Object(e.to_string());
+    let url = pcapidx_source::ObjectUrl::parse(dest).map_err(object)?;
+    let remote = pcapidx_source::keys_under(&url).map_err(object)?;
+    let staging = Staging::new()?;
+    let taken = Taken {
+        root: staging.0.clone(),
+        remote: remote.into_iter().collect(),
+    };
+    let (mut out, state) = write_export(store, &staging.0, opts, &taken)?;
+    let base = url.key.trim_end_matches('/');
+    let mut urls = Vec::with_capacity(out.files.len());
+    for f in &out.files {
+        let rel = f
+            .strip_prefix(&staging.0)
+            .ok()
+            .and_then(|r| r.to_str())
+            .ok_or_else(|| ExportError::Object(format!("{}: not a staged file", f.display())))?;
+        let key = if base.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{base}/{rel}")
+        };
+        let to = pcapidx_source::ObjectUrl::new(&url.bucket, &key);
+        pcapidx_source::upload(f, &to).map_err(object)?;
+        let _ = std::fs::remove_file(f);
+        urls.push(PathBuf::from(to.to_string()));
+    }
+    out.files = urls;
+    store.set_export_state(&state)?;
+    Ok(out)
+}
+
+/// A staging folder, removed with what is left in it when dropped.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn new() -> Result<Self, ExportError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let p = std::env::temp_dir().join(format!("pcapidx-export-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).map_err(|source| ExportError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        Ok(Staging(p))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the export's files into `dest`; returns what was written and the
+/// export state to record once they are all where they belong.
+fn write_export(
+    store: &Store,
+    dest: &Path,
+    opts: Options,
+    taken: &Taken,
+) -> Result<(Exported, ExportState), ExportError> {
     let sensor = store.ensure_sensor(None)?;
     let before = store.export_state()?;
     let version = before.version + 1;
@@ -179,7 +286,7 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
                     if let Some(p) = part.take() {
                         out.files.push(p.finish()?);
                     }
-                    part = Some(Part::new(dir, format!("v{version:06}"), &columns)?);
+                    part = Some(Part::new(dir, format!("v{version:06}"), &columns, taken)?);
                 }
                 if let Some(p) = part.as_mut() {
                     p.push(v)?;
@@ -201,6 +308,7 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
             version,
             &chosen("p.flow_id"),
             &mut out.files,
+            taken,
         )?;
     }
     // The files table, whole, each time (it is small, and statuses change).
@@ -215,6 +323,7 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
                     files_dir.clone(),
                     format!("v{version:06}"),
                     &cols,
+                    taken,
                 )?);
             }
             QueryRow::Values(v) => {
@@ -228,13 +337,12 @@ pub fn export(store: &Store, dest: &Path, opts: Options) -> Result<Exported, Exp
     if let Some(p) = files_part.take() {
         out.files.push(p.finish()?);
     }
-    // Recorded last: an export that failed half way is done again whole.
-    store.set_export_state(&ExportState {
+    let state = ExportState {
         version,
         max_flow_id: max_id,
         open: open_now,
-    })?;
-    Ok(out)
+    };
+    Ok((out, state))
 }
 
 /// Most packet partitions (hours) open at once; more, and the oldest one's
@@ -250,6 +358,7 @@ fn export_packets(
     version: u64,
     chosen: &str,
     written: &mut Vec<PathBuf>,
+    taken: &Taken,
 ) -> Result<u64, ExportError> {
     let sql = format!(
         "SELECT p.flow_id, p.file_id, f.path, p.offset, p.ts_ns, p.caplen, p.orig_len,
@@ -284,7 +393,7 @@ fn export_packets(
                     let dir = base
                         .join(format!("date={}", key.0))
                         .join(format!("hour={:02}", key.1));
-                    let part = Part::new(dir, format!("v{version:06}"), &columns)?;
+                    let part = Part::new(dir, format!("v{version:06}"), &columns, taken)?;
                     parts.insert(key.clone(), (part, clock));
                 }
                 if let Some((p, at)) = parts.get_mut(&key) {
@@ -362,7 +471,12 @@ struct Part {
 }
 
 impl Part {
-    fn new(dir: PathBuf, stem: String, columns: &[String]) -> Result<Part, ExportError> {
+    fn new(
+        dir: PathBuf,
+        stem: String,
+        columns: &[String],
+        taken: &Taken,
+    ) -> Result<Part, ExportError> {
         std::fs::create_dir_all(&dir).map_err(|source| ExportError::Io {
             path: dir.clone(),
             source,
@@ -371,7 +485,7 @@ impl Part {
         let mut n = 0;
         let path = loop {
             let p = dir.join(format!("{stem}-{n}.parquet"));
-            if !p.exists() {
+            if taken.free(&p) {
                 break p;
             }
             n += 1;

@@ -13,6 +13,7 @@
 mod config;
 pub mod event;
 mod object;
+mod put;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,6 +24,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use thiserror::Error;
 
 pub use object::ObjectSource;
+pub use put::{keys_under, upload};
 
 /// What went wrong with an object, in one line that names its URL.
 #[derive(Debug, Error)]
