@@ -793,6 +793,12 @@ fn export_writes_new_objects_that_duckdb_reads() {
         mirror.display()
     ));
     assert!(packets[0]["n"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    // The files table says which objects (none here: local files) by text.
+    let types = duck(&format!(
+        "SELECT column_type AS t FROM (DESCRIBE SELECT etag, version_id FROM read_parquet('{}/files/*/*.parquet'))",
+        mirror.display()
+    ));
+    assert!(types.iter().all(|r| r["t"] == "VARCHAR"), "{types:?}");
     // Compaction is for a local DEST.
     let o = s.pcapidx(&db, &["export", "--compact", "s3://lake/flows-lake/"]);
     code(&o, 2);

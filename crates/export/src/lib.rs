@@ -36,7 +36,7 @@ use pcapidx_store::{ExportState, QueryRow, Store, StoreError, Value};
 use thiserror::Error;
 
 /// Written into every file's key-value metadata.
-pub const PARQUET_SCHEMA_VERSION: &str = "2";
+pub const PARQUET_SCHEMA_VERSION: &str = "3";
 
 /// Rows per row group (and the most held in memory at once).
 const ROW_GROUP: usize = 65_536;
@@ -89,6 +89,8 @@ const TEXT: &[&str] = &[
     "filters",
     "timeouts",
     "direction",
+    "etag",
+    "version_id",
 ];
 
 fn kind(column: &str) -> DataType {
