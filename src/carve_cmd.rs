@@ -62,7 +62,21 @@ pub fn run(db: &Path, args: &CarveArgs) -> Result<Outcome> {
         CarveFormat::Pcap => Container::Pcap,
         CarveFormat::Pcapng => Container::PcapNg,
     };
-    let plan = match pcapidx_carve::plan(&store, &ids, container, window) {
+    // A regular file is written beside and renamed at the end: a record
+    // that is not the one indexed removes it, so records are checked as
+    // they are written (each read once). Anything written in place is
+    // checked first, since what reaches it cannot be taken back.
+    let in_place = to_stdout
+        || !matches!(
+            pcapidx_carve::output_target(&args.output),
+            Ok(pcapidx_carve::OutputTarget::Replace(_))
+        );
+    let planned = if in_place {
+        pcapidx_carve::plan(&store, &ids, container, window)
+    } else {
+        pcapidx_carve::plan_streaming(&store, &ids, container, window)
+    };
+    let plan = match planned {
         // Not found, like a --where that matches nothing: exit status 1.
         Err(CarveError::NoSuchFlow(id)) => {
             eprintln!("pcapidx: no flow {id} in the index; nothing written");
