@@ -69,6 +69,9 @@ fn profile() -> HashMap<String, String> {
 }
 
 pub(crate) fn build(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    // TLS through ring: the process's provider, installed once (an error
+    // only says one is installed already).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if env("AWS_ACCESS_KEY_ID").is_none() {
         let p = profile();
