@@ -490,16 +490,38 @@ impl Plan {
                 by_file.entry(it.file).or_default().push(k);
             }
         }
-        for (file, ks) in by_file {
+        // The objects are read side by side, each with its own requests in
+        // flight: the window costs the slowest object's round trips.
+        let fetched: Vec<(Vec<usize>, io::Result<Vec<Vec<u8>>>, usize)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = by_file
+                    .into_iter()
+                    .map(|(file, ks)| {
+                        let src = &self.files[file];
+                        let ranges: Vec<std::ops::Range<u64>> = ks
+                            .iter()
+                            .map(|&k| {
+                                let p = &self.items[from + k].pos;
+                                p.offset..p.offset + record_span(src.format, p.caplen, true)
+                            })
+                            .collect();
+                        let h = scope.spawn(move || src.bytes.read_ranges(&ranges));
+                        (ks, h, file)
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(ks, h, file)| {
+                        let got = h.join().unwrap_or_else(|_| {
+                            Err(io::Error::other("a read-ahead thread failed"))
+                        });
+                        (ks, got, file)
+                    })
+                    .collect()
+            });
+        for (ks, got, file) in fetched {
             let src = &self.files[file];
-            let ranges: Vec<std::ops::Range<u64>> = ks
-                .iter()
-                .map(|&k| {
-                    let p = &self.items[from + k].pos;
-                    p.offset..p.offset + record_span(src.format, p.caplen, true)
-                })
-                .collect();
-            let got = src.bytes.read_ranges(&ranges).map_err(|e| {
+            let got = got.map_err(|e| {
                 let text = e.to_string();
                 let prefix = format!("{}: ", src.row.path);
                 CarveError::SourceChanged {
