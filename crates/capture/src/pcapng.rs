@@ -84,24 +84,43 @@ pub(crate) struct NgFramer {
     last_ts: i64,
 }
 
+/// Why a section header cannot start a section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SectionError {
+    /// A section pcapidx does not read (another major version).
+    Unsupported(String),
+    Corrupt(String),
+}
+
+impl std::fmt::Display for SectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SectionError::Unsupported(w) => write!(f, "unsupported: {w}"),
+            SectionError::Corrupt(w) => f.write_str(w),
+        }
+    }
+}
+
 /// Reads a section header block: its byte order and a parser for its IDBs.
-fn open_section(block: &[u8]) -> Result<(Endian, PcapNgParser), String> {
+fn open_section(block: &[u8]) -> Result<(Endian, PcapNgParser), SectionError> {
+    let corrupt = |w: &str| SectionError::Corrupt(w.to_string());
     let big = match block.get(8..12) {
         Some([0x1a, 0x2b, 0x3c, 0x4d]) => true,
         Some([0x4d, 0x3c, 0x2b, 0x1a]) => false,
-        _ => return Err("section header without byte-order magic".into()),
+        _ => return Err(corrupt("section header without byte-order magic")),
     };
     let endian = Endian { big };
     if block.len() < 16 {
-        return Err("section header block too short".into());
+        return Err(corrupt("section header block too short"));
     }
     let (major, minor) = (endian.u16(block, 12), endian.u16(block, 14));
     if major != 1 {
-        return Err(format!(
-            "unsupported: pcapng version {major}.{minor} is not 1.x"
-        ));
+        return Err(SectionError::Unsupported(format!(
+            "pcapng version {major}.{minor} is not 1.x"
+        )));
     }
-    let (_, parser) = PcapNgParser::new(block).map_err(|e| format!("bad section header: {e}"))?;
+    let (_, parser) = PcapNgParser::new(block)
+        .map_err(|e| SectionError::Corrupt(format!("bad section header: {e}")))?;
     Ok((endian, parser))
 }
 
@@ -129,7 +148,7 @@ fn block_len(b: &[u8], endian: Endian) -> Result<(u32, u32, Endian), String> {
 
 impl NgFramer {
     /// Starts at the first section header block (the whole block in `block`).
-    pub fn start(block: &[u8], offset: u64) -> Result<Self, String> {
+    pub(crate) fn start(block: &[u8], offset: u64) -> Result<Self, SectionError> {
         let (endian, parser) = open_section(block)?;
         Ok(NgFramer {
             endian,
@@ -149,7 +168,7 @@ impl NgFramer {
         section_offset: u64,
         interfaces: &[Interface],
         last_ts: i64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SectionError> {
         let mut f = NgFramer::start(block, section_offset)?;
         f.total_ifaces = interfaces.len() as u32;
         f.section_ifaces = interfaces
@@ -201,7 +220,7 @@ impl NgFramer {
                     self.last_ts = 0;
                     Step::Skip(len_us)
                 }
-                Err(e) => Step::Corrupt(e),
+                Err(e) => Step::Corrupt(e.to_string()),
             },
             IDB => match self.parser.next_block(block) {
                 Ok((_, Block::InterfaceDescription(idb))) => {

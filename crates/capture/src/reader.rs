@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{OpenError, ReadError, ReadErrorKind};
 use crate::pcap::{FILE_HEADER_LEN, PcapFramer, Step};
-use crate::pcapng::NgFramer;
+use crate::pcapng::{NgFramer, SectionError};
 use crate::source::{ByteSource, read_vec};
 use crate::{FileFormat, Interface, MAX_BLOCK, RecordMeta, Sniff, sniff};
 
@@ -191,12 +191,9 @@ impl CaptureReader {
             }
             FileFormat::PcapNg => {
                 let block = read_block_at(&*file, 0)?;
-                let f = NgFramer::start(&block, 0).map_err(|what| {
-                    if let Some(why) = what.strip_prefix("unsupported: ") {
-                        OpenError::Unsupported(why.to_string())
-                    } else {
-                        OpenError::Corrupt { offset: 0, what }
-                    }
+                let f = NgFramer::start(&block, 0).map_err(|e| match e {
+                    SectionError::Unsupported(why) => OpenError::Unsupported(why),
+                    SectionError::Corrupt(what) => OpenError::Corrupt { offset: 0, what },
                 })?;
                 (Framer::Ng(Box::new(f)), block.len() as u64)
             }
@@ -236,9 +233,9 @@ impl CaptureReader {
             Framer::Ng(_) => {
                 let block = read_block_at(&*file, at.section_offset)?;
                 let f = NgFramer::resume(&block, at.section_offset, &interfaces, at.last_ts_ns)
-                    .map_err(|what| OpenError::Corrupt {
+                    .map_err(|e| OpenError::Corrupt {
                         offset: at.section_offset,
-                        what,
+                        what: e.to_string(),
                     })?;
                 Framer::Ng(Box::new(f))
             }
