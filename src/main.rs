@@ -48,22 +48,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, joined by ": ". The library errors that wrap
-/// another (an I/O or SQLite error) display it and also keep it as their
-/// source, so a cause that its wrapper already said is not repeated.
+/// The error and its causes, joined by ": " (the libraries' wrapping
+/// variants are transparent, so no cause is said twice).
 fn describe(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// `pcapidx flows | head` closes the pipe early: that is not an error.

@@ -6,7 +6,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum OpenError {
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// Not a capture at all (a text file, an empty file...).
     #[error("not a capture file ({0})")]
@@ -35,8 +35,10 @@ pub enum ReadErrorKind {
     /// The bytes cannot be a record (impossible length, bad block...).
     #[error("{0}")]
     Corrupt(String),
+    /// Its text is stored with the file's row, so it says its cause
+    /// itself (and is not also its source).
     #[error("read error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
 }
 
 impl ReadErrorKind {

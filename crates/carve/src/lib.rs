@@ -29,7 +29,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum CarveError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no flow {0} in the index")]
     NoSuchFlow(u64),
@@ -42,7 +42,7 @@ pub enum CarveError {
     Unavailable(String),
     #[error("the flows mix link types ({0}); pcap holds one: use --format pcapng")]
     MixedLinkTypes(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

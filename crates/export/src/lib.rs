@@ -43,15 +43,15 @@ const ROW_GROUP: usize = 65_536;
 
 #[derive(Debug, Error)]
 pub enum ExportError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
-    #[error("{0}")]
+    #[error(transparent)]
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("{0}")]
     Object(String),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -46,13 +46,13 @@ pub use watch::{Pass, WatchEvent, WatchOptions, WatchReport, watch};
 
 #[derive(Debug, Error)]
 pub enum IndexError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("another `pcapidx index` is running on this index (lock {0} is held)")]
     Locked(PathBuf),
     #[error("{0}")]
     Input(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

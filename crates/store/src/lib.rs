@@ -84,7 +84,7 @@ pub enum StoreError {
         "the index uses schema version {found} but this pcapidx needs {known}: run `pcapidx index` once to upgrade it"
     )]
     OlderSchema { found: i64, known: i64 },
-    #[error("migration to schema version {version} failed: {source}")]
+    #[error("migration to schema version {version} failed")]
     Migration {
         version: i64,
         source: rusqlite::Error,
