@@ -808,3 +808,24 @@ fn export_writes_new_objects_that_duckdb_reads() {
     code(&o, 2);
     assert!(stderr(&o).contains("access denied"), "{}", text(&o));
 }
+
+#[test]
+fn serve_downloads_flows_stored_in_objects() {
+    use crate::common::Served;
+    let s = loaded("s3-serve-carve");
+    let db = tmpdir("s3-serve-carve-db").join("i.db");
+    code(&s.pcapidx(&db, &["index", "s3://caps/sensor1/", "-q"]), 0);
+    let id = cell(&sql(&db, "SELECT flow_id FROM flows ORDER BY files DESC LIMIT 1")[0]["flow_id"]);
+    let out = db.with_file_name("c.pcap");
+    code(&s.pcapidx(&db, &["carve", "--flow-id", &id, "-o", out.to_str().unwrap()]), 0);
+    let served = Served::start_with(&db, &[], |c| s.env(c, crate::common::s3::SECRET_KEY));
+    let (st, _, body) = served.get(&format!("/api/carve?flow_id={id}"), &[]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, std::fs::read(&out).unwrap());
+    // And its stream, reassembled from the objects' records.
+    let (st, _, body) = served.get(&format!("/api/flows/{id}/stream?format=jsonl"), &[]);
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let o = s.pcapidx(&db, &["follow", "--flow-id", &id, "--format", "jsonl", "-q"]);
+    code(&o, 0);
+    assert_eq!(body, o.stdout);
+}
