@@ -817,7 +817,13 @@ fn serve_downloads_flows_stored_in_objects() {
     code(&s.pcapidx(&db, &["index", "s3://caps/sensor1/", "-q"]), 0);
     let id = cell(&sql(&db, "SELECT flow_id FROM flows ORDER BY files DESC LIMIT 1")[0]["flow_id"]);
     let out = db.with_file_name("c.pcap");
-    code(&s.pcapidx(&db, &["carve", "--flow-id", &id, "-o", out.to_str().unwrap()]), 0);
+    code(
+        &s.pcapidx(
+            &db,
+            &["carve", "--flow-id", &id, "-o", out.to_str().unwrap()],
+        ),
+        0,
+    );
     let served = Served::start_with(&db, &[], |c| s.env(c, crate::common::s3::SECRET_KEY));
     let (st, _, body) = served.get(&format!("/api/carve?flow_id={id}"), &[]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
@@ -825,7 +831,10 @@ fn serve_downloads_flows_stored_in_objects() {
     // And its stream, reassembled from the objects' records.
     let (st, _, body) = served.get(&format!("/api/flows/{id}/stream?format=jsonl"), &[]);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    let o = s.pcapidx(&db, &["follow", "--flow-id", &id, "--format", "jsonl", "-q"]);
+    let o = s.pcapidx(
+        &db,
+        &["follow", "--flow-id", &id, "--format", "jsonl", "-q"],
+    );
     code(&o, 0);
     assert_eq!(body, o.stdout);
 }

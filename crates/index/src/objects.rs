@@ -306,3 +306,40 @@ pub(crate) fn missing(
     }
     Ok(out)
 }
+
+/// Objects planned side by side, when there are several: planning one may
+/// wait on two requests (its header, its first record), which for a
+/// bucket of thousands would add up. Each thread reads the index through
+/// a read-only connection of its own; what it cannot open is planned here.
+pub(crate) fn plan_all(store: &Store, objs: &[Object], max_size: Option<u64>) -> Vec<Planned> {
+    const THREADS: usize = 16;
+    if objs.len() < 2 {
+        return objs.iter().map(|o| plan(store, o, max_size)).collect();
+    }
+    let per = objs.len().div_ceil(THREADS);
+    let db = store.path().to_path_buf();
+    let done: Vec<Option<Vec<Planned>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = objs
+            .chunks(per)
+            .map(|chunk| {
+                let db = &db;
+                s.spawn(move || {
+                    let own = Store::open_read_only(db).ok()?;
+                    Some(chunk.iter().map(|o| plan(&own, o, max_size)).collect())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let mut out = Vec::with_capacity(objs.len());
+    for (chunk, got) in objs.chunks(per).zip(done) {
+        match got {
+            Some(p) => out.extend(p),
+            None => out.extend(chunk.iter().map(|o| plan(store, o, max_size))),
+        }
+    }
+    out
+}

@@ -121,11 +121,11 @@ impl<'p> Session<'p> {
                 .iter()
                 .map(|p| plan(store, p, opts.max_file_size))
                 .collect();
-            planned.extend(
-                objects
-                    .iter()
-                    .map(|o| crate::objects::plan(store, o, opts.max_file_size)),
-            );
+            planned.extend(crate::objects::plan_all(
+                store,
+                &objects,
+                opts.max_file_size,
+            ));
             for c in &opts.events {
                 match crate::objects::from_event(store, c, opts.max_file_size) {
                     Ok(crate::objects::FromEvent::Known(p)) => planned.push(*p),
