@@ -4,7 +4,9 @@
 use crate::{Decoded, decode};
 
 /// Link types the decoder handles, plus one it does not; the input's first
-/// byte picks one so the fuzzer spends its time on real decoders.
+/// byte picks one so the fuzzer spends its time on real decoders. The order
+/// is the saved regressions' (`fuzz/regressions/decode/`); a test holds the
+/// set to `SUPPORTED_LINK_TYPES`.
 pub const LINK_TYPES: [u16; 16] = [
     1, 0, 108, 12, 14, 101, 228, 229, 113, 276, 9, 104, 105, 127, 239, 147,
 ];

@@ -164,6 +164,32 @@ mod tests {
     use etherparse::PacketBuilder;
     use std::fmt::Write;
 
+    /// The link types are stated once: what the decoder dispatches on is
+    /// `SUPPORTED_LINK_TYPES`, and the fuzzer picks among those (and one
+    /// that is not).
+    #[test]
+    fn supported_link_types_are_the_ones_decoded() {
+        let unsupported = |lt: u16| {
+            let mut d = Decoded::default();
+            decode(lt, &[0u8; 64], &mut d);
+            d.problem == Some("unsupported link type")
+        };
+        for &(lt, name) in SUPPORTED_LINK_TYPES {
+            assert!(!unsupported(lt), "{lt} ({name}) is listed but not decoded");
+        }
+        for lt in 0..=300u16 {
+            if !SUPPORTED_LINK_TYPES.iter().any(|s| s.0 == lt) {
+                assert!(unsupported(lt), "{lt} is decoded but not listed");
+            }
+        }
+        let mut fuzzed: Vec<u16> = crate::fuzzing::LINK_TYPES.to_vec();
+        let extra = fuzzed.pop().unwrap();
+        fuzzed.sort_unstable();
+        let listed: Vec<u16> = SUPPORTED_LINK_TYPES.iter().map(|s| s.0).collect();
+        assert_eq!(fuzzed, listed);
+        assert!(unsupported(extra));
+    }
+
     /// One line describing what was decoded, for data-driven tests.
     fn summary(d: &Decoded) -> String {
         let mut s = String::new();
