@@ -266,6 +266,26 @@ fn faults_are_one_line_naming_the_url() {
     );
 }
 
+/// Runs `run` with a cut armed once planning is over: planning reads an
+/// object's header and peeks at its first record, and reading starts with
+/// the header again (3 GETs); the next GET body past `cut_at` is cut there,
+/// and with `delete` the object is deleted then too.
+fn during_cut(s: &Server, cut_at: u64, delete: bool, run: impl FnOnce() -> Output) -> Output {
+    use std::sync::atomic::Ordering::SeqCst;
+    std::thread::scope(|t| {
+        let faults = s.faults.clone();
+        t.spawn(move || {
+            let start = std::time::Instant::now();
+            while faults.gets.load(SeqCst) < 3 && start.elapsed().as_secs() < 20 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            faults.delete_on_cut.store(delete, SeqCst);
+            faults.cut_next_get_after.store(cut_at, SeqCst);
+        });
+        run()
+    })
+}
+
 #[test]
 fn a_dropped_connection_resumes_where_it_stopped() {
     let s = Server::start("s3-dropped", &["caps"]);
@@ -276,27 +296,12 @@ fn a_dropped_connection_resumes_where_it_stopped() {
     s.put("caps", "rotated_00004.pcap", &bytes);
     let disk = dir.join("disk.db");
     s.pcapidx(&disk, &["index", big.to_str().unwrap(), "-q"]);
-    // Planning reads the header and peeks at the first record, and reading
-    // starts with the header again (3 GETs): cut the next, mid-body.
     let db = dir.join("i.db");
     let cut_at = (bytes.len() / 2) as u64;
-    std::thread::scope(|t| {
-        let faults = s.faults.clone();
-        t.spawn(move || {
-            // Arm the cut once planning is over.
-            let start = std::time::Instant::now();
-            while faults.gets.load(std::sync::atomic::Ordering::SeqCst) < 3
-                && start.elapsed().as_secs() < 20
-            {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            faults
-                .cut_next_get_after
-                .store(cut_at, std::sync::atomic::Ordering::SeqCst);
-        });
-        let o = s.pcapidx(&db, &["index", "s3://caps/rotated_00004.pcap", "-q"]);
-        code(&o, 0);
+    let o = during_cut(&s, cut_at, false, || {
+        s.pcapidx(&db, &["index", "s3://caps/rotated_00004.pcap", "-q"])
     });
+    code(&o, 0);
     assert!(
         s.gets().0 >= 3,
         "peek, cut read, resumed read: {:?}",
@@ -335,30 +340,15 @@ fn an_object_gone_mid_read_is_partial_with_its_complete_records() {
     s.put("caps", "big.pcap", &bytes);
     let cut_at = (bytes.len() / 2) as u64;
     let db = dir.join("i.db");
-    std::thread::scope(|t| {
-        let faults = s.faults.clone();
-        t.spawn(move || {
-            let start = std::time::Instant::now();
-            while faults.gets.load(std::sync::atomic::Ordering::SeqCst) < 3
-                && start.elapsed().as_secs() < 20
-            {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            faults
-                .delete_on_cut
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            faults
-                .cut_next_get_after
-                .store(cut_at, std::sync::atomic::Ordering::SeqCst);
-        });
-        let o = s.pcapidx(&db, &["index", "s3://caps/big.pcap"]);
-        code(&o, 1);
-        assert!(
-            stderr(&o).contains("s3://caps/big.pcap") && stderr(&o).contains("no such object"),
-            "{}",
-            text(&o)
-        );
+    let o = during_cut(&s, cut_at, true, || {
+        s.pcapidx(&db, &["index", "s3://caps/big.pcap"])
     });
+    code(&o, 1);
+    assert!(
+        stderr(&o).contains("s3://caps/big.pcap") && stderr(&o).contains("no such object"),
+        "{}",
+        text(&o)
+    );
     let row = &sql(&db, "SELECT status, packets, indexed_bytes FROM files")[0];
     assert_eq!(cell(&row["status"]), "partial", "{row:?}");
     let kept = row["indexed_bytes"].as_u64().unwrap();

@@ -61,21 +61,12 @@ pub(crate) fn from_event(
     max_size: Option<u64>,
 ) -> Result<FromEvent, (PathBuf, String)> {
     let url = c.url.to_string();
-    if let (Some(size), Some(max)) = (c.size, max_size)
-        && size > max
-    {
-        let mut row = FileRow::new(url, size, 0, FileStatus::Skipped);
+    if let Some(size) = c.size {
+        let mut row = FileRow::new(url.clone(), size, 0, FileStatus::Indexing);
         row.etag = c.etag.clone();
-        row.error = Some(format!(
-            "larger than --max-file-size ({size} > {max} bytes)"
-        ));
-        return Ok(FromEvent::Known(Box::new(
-            Plan::Record {
-                row,
-                action: Action::Skipped,
-            }
-            .into(),
-        )));
+        if let Err(skipped) = crate::plan::over_max_size(row, max_size) {
+            return Ok(FromEvent::Known(Box::new((*skipped).into())));
+        }
     }
     if let Ok(Some(row)) = store.file_by_path(&url)
         && same_etag(row.etag.as_deref(), c.etag.as_deref())
@@ -200,18 +191,11 @@ fn source(
 }
 
 /// An object met for the first time (or with nothing indexed from it).
-fn fresh(mut row: FileRow, obj: &Object, max_size: Option<u64>) -> Plan {
-    if let Some(max) = max_size.filter(|&m| row.size > m) {
-        row.status = FileStatus::Skipped;
-        row.error = Some(format!(
-            "larger than --max-file-size ({} > {max} bytes)",
-            row.size
-        ));
-        return Plan::Record {
-            row,
-            action: Action::Skipped,
-        };
-    }
+fn fresh(row: FileRow, obj: &Object, max_size: Option<u64>) -> Plan {
+    let mut row = match crate::plan::over_max_size(row, max_size) {
+        Ok(row) => row,
+        Err(skipped) => return *skipped,
+    };
     match open_reader(obj, None) {
         Ok(r) => {
             row.format = Some(r.format().name().to_string());
@@ -222,22 +206,7 @@ fn fresh(mut row: FileRow, obj: &Object, max_size: Option<u64>) -> Plan {
                 action: Action::Indexed,
             }
         }
-        Err(OpenError::NotACapture(why)) => {
-            row.status = FileStatus::NotACapture;
-            row.error = Some(why);
-            Plan::Record {
-                row,
-                action: Action::NotACapture,
-            }
-        }
-        Err(e) => {
-            row.status = FileStatus::Error;
-            row.error = Some(e.to_string());
-            Plan::Record {
-                row,
-                action: Action::Failed,
-            }
-        }
+        Err(e) => crate::plan::not_opened(row, e),
     }
 }
 

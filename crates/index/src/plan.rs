@@ -220,18 +220,11 @@ fn moved(store: &Store, mut k: FileRow, now: FileRow, path: &Path) -> Planned {
 }
 
 /// A file met for the first time (or one with nothing indexed from it).
-fn fresh(mut row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
-    if let Some(max) = max_size.filter(|&m| row.size > m) {
-        row.status = FileStatus::Skipped;
-        row.error = Some(format!(
-            "larger than --max-file-size ({} > {max} bytes)",
-            row.size
-        ));
-        return Plan::Record {
-            row,
-            action: Action::Skipped,
-        };
-    }
+fn fresh(row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
+    let mut row = match over_max_size(row, max_size) {
+        Ok(row) => row,
+        Err(skipped) => return *skipped,
+    };
     match CaptureReader::open(path) {
         Ok(r) => {
             row.format = Some(r.format().name().to_string());
@@ -253,7 +246,32 @@ fn fresh(mut row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
                 action: Action::Indexed,
             }
         }
-        Err(OpenError::NotACapture(why)) => {
+        Err(e) => not_opened(row, e),
+    }
+}
+
+/// `row` as it stands, or (larger than `--max-file-size`) the plan that skips it.
+pub(crate) fn over_max_size(mut row: FileRow, max_size: Option<u64>) -> Result<FileRow, Box<Plan>> {
+    match max_size.filter(|&m| row.size > m) {
+        None => Ok(row),
+        Some(max) => {
+            row.status = FileStatus::Skipped;
+            row.error = Some(format!(
+                "larger than --max-file-size ({} > {max} bytes)",
+                row.size
+            ));
+            Err(Box::new(Plan::Record {
+                row,
+                action: Action::Skipped,
+            }))
+        }
+    }
+}
+
+/// What is recorded of a file or object that did not open as a capture.
+pub(crate) fn not_opened(mut row: FileRow, e: OpenError) -> Plan {
+    match e {
+        OpenError::NotACapture(why) => {
             row.status = FileStatus::NotACapture;
             row.error = Some(why);
             Plan::Record {
@@ -261,7 +279,7 @@ fn fresh(mut row: FileRow, path: &Path, max_size: Option<u64>) -> Plan {
                 action: Action::NotACapture,
             }
         }
-        Err(e) => {
+        e => {
             row.status = FileStatus::Error;
             row.error = Some(e.to_string());
             Plan::Record {
