@@ -104,7 +104,9 @@ pub struct IndexArgs {
     /// copied to disk) and re-runs skip those whose ETag and size are
     /// unchanged. Credentials and region come from the AWS environment
     /// variables or profile files; AWS_ENDPOINT_URL names an S3-compatible
-    /// store (path-style; plain http only when it says `http://`).
+    /// store (path-style; plain http only when it says `http://`). A
+    /// capture on a web server that answers range requests is named by its
+    /// `http(s)://HOST/PATH` URL.
     #[arg(required_unless_present = "s3_event")]
     pub paths: Vec<PathBuf>,
 

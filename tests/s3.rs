@@ -828,3 +828,63 @@ fn serve_downloads_flows_stored_in_objects() {
     code(&o, 0);
     assert_eq!(body, o.stdout);
 }
+
+#[test]
+fn a_capture_on_a_web_server_is_read_in_place_by_range_requests() {
+    let s = Server::start_public("http-src", &["pub"]);
+    let rotated = testdata("rotated");
+    let names = ["rotated_00002.pcap", "rotated_00003.pcap"];
+    for n in names {
+        s.put("pub", n, &std::fs::read(rotated.join(n)).unwrap());
+    }
+    let dir = tmpdir("http-src-db");
+    let (db, disk) = (dir.join("i.db"), dir.join("disk.db"));
+    let urls: Vec<String> = names
+        .iter()
+        .map(|n| format!("{}/pub/{n}", s.endpoint))
+        .collect();
+    let mut args = vec!["index", "-q"];
+    args.extend(urls.iter().map(String::as_str));
+    code(&crate::common::pcapidx(&db, &args), 0);
+    let mut args = vec!["index", "-q"];
+    let local: Vec<String> = names
+        .iter()
+        .map(|n| rotated.join(n).to_string_lossy().into_owned())
+        .collect();
+    args.extend(local.iter().map(String::as_str));
+    code(&crate::common::pcapidx(&disk, &args), 0);
+    assert_eq!(flow_summaries(&db), flow_summaries(&disk));
+    assert_eq!(positions(&db), positions(&disk));
+    let etags = sql(&db, "SELECT path, etag FROM files ORDER BY path");
+    assert_eq!(cell(&etags[0]["path"]), urls[0]);
+    assert!(
+        etags.iter().all(|r| !cell(&r["etag"]).is_empty()),
+        "{etags:?}"
+    );
+    // Carved by range requests, the same bytes.
+    let id = cell(&sql(&db, "SELECT flow_id FROM flows ORDER BY files DESC LIMIT 1")[0]["flow_id"]);
+    let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+    code(
+        &crate::common::pcapidx(&db, &["carve", "--flow-id", &id, "-o", a.to_str().unwrap()]),
+        0,
+    );
+    code(
+        &crate::common::pcapidx(
+            &disk,
+            &["carve", "--flow-id", &id, "-o", b.to_str().unwrap()],
+        ),
+        0,
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // A URL that names nothing.
+    let o = crate::common::pcapidx(
+        &db,
+        &["index", "-q", &format!("{}/pub/nothing.pcap", s.endpoint)],
+    );
+    code(&o, 1);
+    assert!(
+        stderr(&o).contains("nothing.pcap: no such object"),
+        "{}",
+        text(&o)
+    );
+}

@@ -169,6 +169,16 @@ pub struct Server {
 impl Server {
     /// Starts a server with one empty bucket per name.
     pub fn start(name: &str, buckets: &[&str]) -> Server {
+        Server::start_with(name, buckets, true)
+    }
+
+    /// A server that asks for no signature: its objects are plain web
+    /// resources (`GET`/`HEAD` with `Range`, answered with ETags).
+    pub fn start_public(name: &str, buckets: &[&str]) -> Server {
+        Server::start_with(name, buckets, false)
+    }
+
+    fn start_with(name: &str, buckets: &[&str], auth: bool) -> Server {
         let root = super::tmpdir(name).join("s3");
         for b in buckets {
             std::fs::create_dir_all(root.join(b)).unwrap();
@@ -180,7 +190,9 @@ impl Server {
             faults: faults.clone(),
             root: root.clone(),
         });
-        b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        if auth {
+            b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        }
         let service = b.build();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

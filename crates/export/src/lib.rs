@@ -165,6 +165,11 @@ pub fn export_to_objects(
 ) -> Result<Exported, ExportError> {
     let object = |e: pcapidx_source::SourceError| ExportError::Object(e.to_string());
     let url = pcapidx_source::ObjectUrl::parse(dest).map_err(object)?;
+    if url.is_http() {
+        return Err(ExportError::Object(format!(
+            "{dest}: a web server is read, not written: export to a folder or s3://"
+        )));
+    }
     let remote = pcapidx_source::keys_under(&url).map_err(object)?;
     let staging = Staging::new()?;
     let taken = Taken {
@@ -185,7 +190,7 @@ pub fn export_to_objects(
         } else {
             format!("{base}/{rel}")
         };
-        let to = pcapidx_source::ObjectUrl::new(&url.bucket, &key);
+        let to = url.with_key(&key);
         pcapidx_source::upload(f, &to).map_err(object)?;
         let _ = std::fs::remove_file(f);
         urls.push(PathBuf::from(to.to_string()));

@@ -68,10 +68,43 @@ fn profile() -> HashMap<String, String> {
     out
 }
 
-pub(crate) fn build(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: 5,
+        retry_timeout: Duration::from_secs(60),
+    }
+}
+
+fn client_options() -> ClientOptions {
     // TLS through ring: the process's provider, installed once (an error
     // only says one is installed already).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(10))
+        // No limit on a whole response (an object may stream for minutes),
+        // but a stalled one fails and is resumed (see object.rs).
+        .with_timeout_disabled()
+        .with_read_timeout(Duration::from_secs(30))
+}
+
+/// A web server's files, by range requests: `base` is `http(s)://host`;
+/// plain http because the URL says so.
+pub(crate) fn build_http(base: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    let store = object_store::http::HttpBuilder::new()
+        .with_url(base)
+        .with_retry(retry())
+        .with_client_options(client_options().with_allow_http(base.starts_with("http://")))
+        .build()
+        .map_err(|e| crate::short(&e.to_string()))?;
+    Ok(Arc::new(store))
+}
+
+pub(crate) fn build(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if env("AWS_ACCESS_KEY_ID").is_none() {
         let p = profile();
@@ -109,23 +142,8 @@ pub(crate) fn build(bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
     if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_some() {
         b = b.with_region(env("AWS_DEFAULT_REGION").unwrap_or_default());
     }
-    let retry = RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            base: 2.0,
-        },
-        max_retries: 5,
-        retry_timeout: Duration::from_secs(60),
-    };
-    let client = ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(10))
-        // No limit on a whole response (an object may stream for minutes),
-        // but a stalled one fails and is resumed (see object.rs).
-        .with_timeout_disabled()
-        .with_read_timeout(Duration::from_secs(30));
     // Client options first: they would replace the plain-http permission.
-    b = b.with_retry(retry).with_client_options(client);
+    b = b.with_retry(retry()).with_client_options(client_options());
     if let Some(endpoint) = b.get_config_value(&AmazonS3ConfigKey::Endpoint) {
         // An S3-compatible store: path-style unless told otherwise, and
         // plain http only because the endpoint itself says so.

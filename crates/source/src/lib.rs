@@ -29,7 +29,7 @@ pub use put::{keys_under, upload};
 /// What went wrong with an object, in one line that names its URL.
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("{0}: not an object URL (expected s3://bucket/key)")]
+    #[error("{0}: not an object URL (expected s3://BUCKET/KEY or http(s)://HOST/PATH)")]
     BadUrl(String),
     #[error("{url}: {why}")]
     Config { url: String, why: String },
@@ -124,33 +124,63 @@ pub fn is_url(s: &str) -> bool {
     }
 }
 
-/// `s3://bucket/key`, parsed.
+/// `s3://bucket/key`, or `http(s)://host/path` (one object read by range
+/// requests), parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectUrl {
+    /// The bucket; for http(s), the scheme and host (`https://host:port`).
     pub bucket: String,
     pub key: String,
+    http: bool,
 }
 
 impl ObjectUrl {
     pub fn parse(url: &str) -> Result<Self, SourceError> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| SourceError::BadUrl(url.to_string()))?;
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(SourceError::BadUrl(url.to_string()));
+        let bad = || SourceError::BadUrl(url.to_string());
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad());
+            }
+            return Ok(ObjectUrl::new(bucket, key));
+        }
+        let scheme = ["http://", "https://"]
+            .into_iter()
+            .find(|s| url.starts_with(s))
+            .ok_or_else(bad)?;
+        let rest = &url[scheme.len()..];
+        let (host, key) = rest.split_once('/').unwrap_or((rest, ""));
+        // A query would be part of no object's name.
+        if host.is_empty() || url.contains('?') || url.contains('#') {
+            return Err(bad());
         }
         Ok(ObjectUrl {
-            bucket: bucket.to_string(),
+            bucket: format!("{scheme}{host}"),
             key: key.to_string(),
+            http: true,
         })
     }
 
+    /// An object of a bucket.
     pub fn new(bucket: &str, key: &str) -> Self {
         ObjectUrl {
             bucket: bucket.to_string(),
             key: key.to_string(),
+            http: false,
         }
+    }
+
+    /// Another key of the same store.
+    pub fn with_key(&self, key: &str) -> Self {
+        ObjectUrl {
+            key: key.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// Read from a web server (no listing, events or uploads).
+    pub fn is_http(&self) -> bool {
+        self.http
     }
 
     fn key_path(&self) -> KeyPath {
@@ -160,7 +190,11 @@ impl ObjectUrl {
 
 impl std::fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+        if self.http {
+            write!(f, "{}/{}", self.bucket, self.key)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.key)
+        }
     }
 }
 
@@ -176,9 +210,9 @@ pub struct Object {
 }
 
 impl Object {
-    fn from_meta(bucket: &str, m: object_store::ObjectMeta) -> Self {
+    fn from_meta(url: &ObjectUrl, m: object_store::ObjectMeta) -> Self {
         Object {
-            url: ObjectUrl::new(bucket, m.location.as_ref()),
+            url: url.with_key(m.location.as_ref()),
             size: m.size,
             etag: m.e_tag,
             version: m.version,
@@ -225,7 +259,12 @@ fn client(url: &ObjectUrl) -> Result<Arc<dyn ObjectStore>, SourceError> {
     {
         return Ok(c);
     }
-    let c = config::build(&url.bucket).map_err(|why| SourceError::Config {
+    let c = if url.http {
+        config::build_http(&url.bucket)
+    } else {
+        config::build(&url.bucket)
+    }
+    .map_err(|why| SourceError::Config {
         url: url.to_string(),
         why,
     })?;
@@ -243,7 +282,7 @@ pub fn head(url: &ObjectUrl) -> Result<Object, SourceError> {
         store
             .head(&url.key_path())
             .await
-            .map(|m| Object::from_meta(&url.bucket, m))
+            .map(|m| Object::from_meta(url, m))
             .map_err(|e| SourceError::from_store(&text, e))
     })
 }
@@ -251,6 +290,10 @@ pub fn head(url: &ObjectUrl) -> Result<Object, SourceError> {
 /// The objects an input names: the object itself when its key names one,
 /// else every object under it as a prefix (a folder), in key order.
 pub fn list(url: &ObjectUrl) -> Result<Vec<Object>, SourceError> {
+    if url.http && !url.key.ends_with('/') {
+        // A web server's URL names one file; folders are listed only by WebDAV.
+        return head(url).map(|o| vec![o]);
+    }
     if !url.key.is_empty() && !url.key.ends_with('/') {
         match head(url) {
             Ok(o) => return Ok(vec![o]),
@@ -265,7 +308,7 @@ pub fn list(url: &ObjectUrl) -> Result<Vec<Object>, SourceError> {
     let mut found: Vec<Object> = wait(&text, async {
         store
             .list(prefix.as_ref())
-            .map_ok(|m| Object::from_meta(&url.bucket, m))
+            .map_ok(|m| Object::from_meta(url, m))
             .try_collect()
             .await
             .map_err(|e| SourceError::from_store(&text, e))
@@ -319,6 +362,22 @@ mod tests {
             ObjectUrl::parse("gs://b/k"),
             Err(SourceError::BadUrl(_))
         ));
+    }
+
+    #[test]
+    fn web_urls_parse() {
+        let u = ObjectUrl::parse("https://example.org:8443/caps/a.pcap").unwrap();
+        assert!(u.is_http());
+        assert_eq!(u.bucket, "https://example.org:8443");
+        assert_eq!(u.key, "caps/a.pcap");
+        assert_eq!(u.to_string(), "https://example.org:8443/caps/a.pcap");
+        assert_eq!(
+            u.with_key("b.pcap").to_string(),
+            "https://example.org:8443/b.pcap"
+        );
+        for bad in ["https:///a", "http://h/a.pcap?sig=1", "ftp://h/a"] {
+            assert!(ObjectUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
